@@ -1,0 +1,224 @@
+"""Plain numbers as people and models write them: 1,234.5, -3/4, \\frac{3}{4}, 50%, 1.2e3, twenty-four.
+
+This is the fast path of answer checking. Every value is an exact `Fraction` (decimals included),
+so float noise never decides a reward, and nothing is ever `eval`ed. Scanning is two-stage for
+speed: one permissive regex whose first character is a plain character class (so the regex
+engine skips ahead quickly), then a few Python checks on each candidate. Values are computed only
+for the numbers that are actually used.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import NamedTuple
+
+_CANDIDATE_RE = re.compile(
+    r"\\[dt]?frac\s*\{\s*[-−]?[\d.]+\s*\}\s*\{\s*[\d.]+\s*\}"
+    r"|[-−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+(?![\d.]))?"
+    r"(?:[eE][-+]?\d+|\s*\\times\s*10\^\{?-?\d+\}?)?(?:\s*(?:\\?%|[Pp]ercent\b))?"
+)
+_THOUSANDS_RE = re.compile(r"[-−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_FRAC_RE = re.compile(r"(?P<sign>[-−]?)\\[dt]?frac\s*\{\s*(?P<n>[-−]?[\d.]+)\s*\}\s*\{\s*(?P<d>[\d.]+)\s*\}")
+_TIMES_TEN_RE = re.compile(r"\s*\\times\s*10\^\{?(-?\d+)\}?")
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+_WORD = "|".join(sorted([*_UNITS, *_TENS, *_SCALES], key=len, reverse=True))
+_WORDS_RE = re.compile(rf"(?:{_WORD})(?:[\s-]+(?:and\s+)?(?:{_WORD}))*")  # on lower-cased text
+_AND_RE = re.compile(r"\s+and\s+")
+
+
+class Number(NamedTuple):
+    """A number found in a text: its span, the text as written, and whether it was a percentage."""
+
+    start: int
+    end: int
+    raw: str
+    percent: bool
+    words: bool = False  # written in words ("twenty-four")
+
+    @property
+    def value(self) -> Fraction | None:
+        if self.words:
+            return Fraction(words_to_int(self.raw))
+        return token_value(self.raw)
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def numbers_in(text: str) -> list[Number]:
+    """Every number in the text, in digits or in words, in order of position."""
+    found = _digit_numbers(text)
+    lowered = lower_same_length(text)
+    if any(prefix in lowered for prefix in _WORD_PREFIXES):
+        found.extend(_word_numbers(lowered))
+        found.sort(key=lambda n: n.start)
+    return found
+
+
+def first_number(text: str) -> Number | None:
+    """The first number of a short text, in digits or words."""
+    found = numbers_in(text)
+    return found[0] if found else None
+
+
+def last_number(text: str) -> Number | None:
+    """The last number with a value. Cheap on long texts: the last digit is found with str.rfind and
+    only its neighbourhood is scanned; number words are only searched after it."""
+    digit = _last_digit_number(text)
+    after = digit.end if digit else 0
+    lowered = lower_same_length(text[after:])
+    if any(prefix in lowered for prefix in _WORD_PREFIXES):
+        words = _word_numbers(lowered)
+        if words:
+            last = words[-1]
+            return Number(last.start + after, last.end + after, last.raw, False, words=True)
+    return digit
+
+
+def _last_digit_number(text: str) -> Number | None:
+    last_digit = max(text.rfind(d) for d in "0123456789")
+    if last_digit < 0:
+        return None
+    lo = max(0, last_digit - 64)
+    candidates = _digit_numbers(text[lo : last_digit + 32]) if lo else _digit_numbers(text)
+    if lo and (not candidates or (candidates[0].start == 0 and not text[lo - 1].isspace())):
+        lo, candidates = 0, _digit_numbers(text)  # the window may have cut a long token: scan it all
+    for n in reversed(candidates):
+        if n.value is not None:
+            return Number(n.start + lo, n.end + lo, n.raw, n.percent) if lo else n
+    return None
+
+
+def _digit_numbers(text: str) -> list[Number]:
+    found: list[Number] = []
+    position = 0
+    while (m := _CANDIDATE_RE.search(text, position)) is not None:
+        start, raw = m.start(), m.group(0)
+        position = m.end()
+        before = text[start - 1] if start else " "
+        if raw[0] == "." and (before.isdigit() or before == "."):
+            position = start + 1  # "...24" or "1.2.3": look again just after this dot
+            continue
+        if _is_word_char(before) or (before == "." and start >= 2 and text[start - 2].isdigit()):
+            continue  # the tail of a word (x2) or the part after a second dot (1.2.3)
+        if "," in raw and not _THOUSANDS_RE.match(raw):
+            offset = 0  # "1,2,3" is a list, not one number
+            for piece in raw.split(","):
+                if piece and piece[0].isdigit():
+                    found.append(Number(start + offset, start + offset + len(piece), piece, False))
+                offset += len(piece) + 1
+            continue
+        found.append(Number(start, position, raw, raw.endswith(("%", "ercent"))))
+    return found
+
+
+_WORD_PREFIXES = tuple(sorted({w[:3] for w in (*_UNITS, *_TENS, *_SCALES)}))
+
+
+def lower_same_length(text: str) -> str:
+    """text.lower(), except that the few characters whose lower case is longer are kept, so positions match."""
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
+    return lowered
+
+
+def _word_numbers(lowered: str) -> list[Number]:
+    out = []
+    for m in _WORDS_RE.finditer(lowered):
+        start, end = m.start(), m.end()
+        if (start and (_is_word_char(lowered[start - 1]) or lowered[start - 1] == "-")) or (
+            end < len(lowered) and _is_word_char(lowered[end])
+        ):
+            continue  # "someone", "often", "tone"
+        for a, b in _split_and(m.group(0)):
+            out.append(Number(start + a, start + b, m.group(0)[a:b], False, words=True))
+    return out
+
+
+def _split_and(phrase: str) -> list[tuple[int, int]]:
+    """Split 'twenty-four and five' into two numbers, but keep 'one hundred and five' whole."""
+    spans, start = [], 0
+    for m in _AND_RE.finditer(phrase):
+        last_word = re.split(r"[\s-]+", phrase[start : m.start()].strip())[-1]
+        if last_word not in _SCALES:
+            spans.append((start, m.start()))
+            start = m.end()
+    spans.append((start, len(phrase)))
+    return spans
+
+
+def token_value(raw: str) -> Fraction | None:
+    """The exact value of one numeric token (digits, fraction, \\frac, scientific, percent sign kept off)."""
+    s = raw.strip().replace("−", "-").replace("{,}", "")
+    try:
+        frac = _FRAC_RE.fullmatch(s)
+        if frac:
+            den = Fraction(frac.group("d"))
+            if den == 0:
+                return None
+            value = Fraction(frac.group("n").replace("−", "-")) / den
+            return -value if frac.group("sign") else value
+        s = re.sub(r"\s*(?:\\?%|[Pp]ercent)$", "", s)
+        exponent = 0
+        times = _TIMES_TEN_RE.search(s)
+        if times:
+            exponent, s = int(times.group(1)), s[: times.start()]
+        elif "e" in s.lower():
+            s, _, exp = s.lower().partition("e")
+            exponent = int(exp)
+        if abs(exponent) > 400:
+            return None  # 1e100000 is not an answer, and Fraction would build a huge integer
+        if "/" in s:
+            num, den = s.split("/")
+            if Fraction(den.strip()) == 0:
+                return None
+            value = Fraction(num.strip().replace(",", "")) / Fraction(den.strip())
+        else:
+            s = s.replace(",", "")
+            value = Fraction(int(s)) if s.isdigit() else Fraction(s)
+        return value * Fraction(10) ** exponent if exponent else value
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+
+
+def to_fraction(text: str) -> Fraction | None:
+    """The value of a text that is exactly one number (digits or words); None otherwise."""
+    s = text.strip()
+    found = numbers_in(s)
+    if len(found) != 1 or found[0].start != 0 or found[0].end != len(s):
+        return None
+    return found[0].value
+
+
+def words_to_int(phrase: str) -> int:
+    """'twenty-four' -> 24, 'one hundred and five' -> 105, 'two thousand three' -> 2003."""
+    total, current = 0, 0
+    for word in re.split(r"[\s-]+", phrase.lower()):
+        if word in _UNITS:
+            current += _UNITS[word]
+        elif word in _TENS:
+            current += _TENS[word]
+        elif word == "hundred":
+            current = max(current, 1) * 100
+        elif word in _SCALES:
+            total += max(current, 1) * _SCALES[word]
+            current = 0
+    return total + current
+
+
+def close_enough(a: Fraction, b: Fraction, rel: Fraction = Fraction(1, 10**9)) -> bool:
+    """Exact equality, or a relative difference below one part in a billion (rounded decimals)."""
+    if a == b:
+        return True
+    scale = max(abs(a), abs(b), Fraction(1))
+    return abs(a - b) <= rel * scale

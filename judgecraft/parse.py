@@ -1,0 +1,348 @@
+"""One tolerant pass over a completion: the construct's tags, its sections and the final answer.
+
+Models write constructs badly in every way a regex-per-rule reward misses: upper-case tags,
+attributes, spaces inside the brackets, unclosed sections, tags in the wrong place, stray `<` and
+`&` in the maths, the construct leaking into the answer. `parse` scans the text once for the
+construct's own tag names, rebuilds the tree the way a forgiving HTML parser would (an opening tag
+implicitly closes open siblings), and records every deviation so that each score reads the same
+`Parsed` and no component re-scans the text. Strict XML well-formedness (lxml, entities and
+network off) is computed only when asked for.
+
+A prefill is scored as part of the construct: when the prompt already ended with
+`<competition>\\n<pirate>\\n`, the completion continues that text (otherwise every format reward
+would be zero for a chat template that pre-inserts the opening tags).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from typing import NamedTuple
+
+from lxml import etree
+
+from judgecraft.construct import Construct
+
+MAX_TAG_INNER = 256  # attributes longer than this are not a tag but text: bounds the scan
+
+
+class TagEvent(NamedTuple):
+    """One construct tag in the text."""
+
+    name: str  # canonical (lower-case) name
+    closing: bool
+    self_closing: bool
+    start: int  # span of the tag itself
+    end: int
+    exact: bool  # written exactly as <name> or </name>
+
+
+@dataclass(slots=True)
+class Section:
+    """One occurrence of a construct tag and the text it encloses."""
+
+    name: str
+    open_start: int  # where its opening tag begins
+    start: int  # content span (after the opening tag, before the closing one)
+    end: int
+    close_end: int  # where its closing tag ends (== end when it was never closed)
+    parent: str | None  # the section it actually sits in
+    closed: bool  # ended by its own closing tag (not implicitly)
+    text: str = ""
+
+
+@dataclass
+class Parsed:
+    """Everything the scores need to know about one completion's construct."""
+
+    text: str  # prefill + completion
+    prefill_len: int
+    construct: Construct
+    events: list[TagEvent]
+    sections: dict[str, list[Section]]
+    missing: list[str]  # required tags that never appear
+    duplicates: dict[str, int]  # tag -> extra occurrences
+    misnested: list[str]  # tags whose first occurrence sits under the wrong parent
+    unclosed: list[str]  # tags whose first occurrence is never explicitly closed
+    out_of_order: list[str]  # tags whose first occurrence breaks the construct's order
+    stray_closes: list[str]  # closing tags with nothing open to close
+    variants: list[str]  # format variations seen: case, attributes, whitespace, self-closing
+    preamble: str  # text before the root opens
+    interstitial: str  # text inside pure containers but outside their child sections
+    final_answer: str
+    final_answer_start: int
+    leaked: list[str] = field(default_factory=list)  # construct tags inside the final answer
+
+    def section(self, name: str) -> Section | None:
+        found = self.sections.get(name)
+        return found[0] if found else None
+
+    def section_text(self, name: str) -> str:
+        sec = self.section(name)
+        return sec.text if sec else ""
+
+    @property
+    def completion(self) -> str:
+        return self.text[self.prefill_len :]
+
+    @property
+    def present(self) -> list[str]:
+        return [t for t in self.construct.tag_names if t in self.sections]
+
+    @cached_property
+    def xml_error(self) -> str | None:
+        """None when the construct region is well-formed XML, else lxml's complaint."""
+        return strict_xml_error(self)
+
+    @property
+    def well_formed(self) -> bool:
+        return self.xml_error is None
+
+
+@cache
+def _tag_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
+    """Opening, closing and self-closing forms of the construct's tags, tolerant of case, spaces and attributes."""
+    alternatives = "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
+    return re.compile(rf"<\s*(/)?\s*({alternatives})(?=[\s/>])[^<>]{{0,{MAX_TAG_INNER}}}?(/)?\s*>", re.IGNORECASE)
+
+
+def scan_tags(text: str, construct: Construct) -> list[TagEvent]:
+    """Every construct tag in the text, in order (case, spaces and attributes tolerated)."""
+    events = []
+    for m in _tag_pattern(construct.tag_names).finditer(text):
+        slash, name, self_close = m.groups()
+        name = name.lower()
+        raw = m.group(0)
+        closing = slash is not None
+        exact = len(raw) == len(name) + 2 + closing and raw == (f"</{name}>" if closing else f"<{name}>")
+        events.append(TagEvent(name, closing, self_close is not None and not closing, m.start(), m.end(), exact))
+    return events
+
+
+def detect_prefill(prompt: str | None, construct: Construct) -> str:
+    """The construct's opening tags a prompt already ends with (an assistant prefill), else "".
+
+    Only a tail made of nothing but the construct's opening tags and white space counts, so a
+    question that merely mentions a tag is not mistaken for a prefill.
+    """
+    if not prompt:
+        return ""
+    events = scan_tags(prompt[-4096:], construct)
+    tail_start = None
+    for ev in reversed(events):
+        if ev.closing:
+            break
+        tail_start = ev.start
+    if tail_start is None:
+        return ""
+    tail = prompt[-4096:][tail_start:]
+    leftover = _tag_pattern(construct.tag_names).sub("", tail)
+    return tail if not leftover.strip() else ""
+
+
+def parse(completion: str, construct: Construct, prefill: str = "") -> Parsed:
+    """Parse a completion (continuing `prefill`, if any) into a `Parsed`."""
+    text = (prefill or "") + completion
+    events = scan_tags(text, construct)
+    builder = _TreeBuilder(text, construct)
+    for ev in events:
+        builder.feed(ev)
+    builder.finish()
+    return builder.result(events, len(prefill or ""))
+
+
+class _TreeBuilder:
+    """Rebuilds the section tree from tag events, forgiving the way HTML parsers are."""
+
+    def __init__(self, text: str, construct: Construct):
+        self.text, self.c = text, construct
+        self.stack: list[Section] = []
+        self.sections: dict[str, list[Section]] = {}
+        self.stray_closes: list[str] = []
+        self.opens: dict[str, int] = {}
+        self.closes: dict[str, int] = {}
+        self.first_open_pos: dict[str, int] = {}
+        self.root_close: TagEvent | None = None
+        self.last_close_end = -1
+        self.variants: set[str] = set()
+
+    def feed(self, ev: TagEvent) -> None:
+        if not ev.exact:
+            self.variants.add(_variant_kind(self.text[ev.start : ev.end]))
+        if ev.closing:
+            self._close(ev)
+        else:
+            self._open(ev)
+
+    def _open(self, ev: TagEvent) -> None:
+        c = self.c
+        self.opens[ev.name] = self.opens.get(ev.name, 0) + 1
+        self.first_open_pos.setdefault(ev.name, ev.start)
+        open_names = [s.name for s in self.stack]
+        # An opening tag implicitly ends whatever sits above its expected parent (an unclosed sibling).
+        for ancestor in c.ancestors(ev.name):
+            if ancestor in open_names:
+                self._pop_to(open_names.index(ancestor) + 1, ev.start)
+                break
+        else:
+            if ev.name in open_names:  # re-opening a tag that is still open: end the old one there
+                self._pop_to(open_names.index(ev.name), ev.start)
+        parent = self.stack[-1].name if self.stack else None
+        section = Section(ev.name, ev.start, ev.end, ev.end, ev.end, parent, closed=False)
+        self.sections.setdefault(ev.name, []).append(section)
+        if ev.self_closing:
+            section.closed = True
+            self.closes[ev.name] = self.closes.get(ev.name, 0) + 1
+            self.last_close_end = ev.end
+        else:
+            self.stack.append(section)
+
+    def _close(self, ev: TagEvent) -> None:
+        self.closes[ev.name] = self.closes.get(ev.name, 0) + 1
+        open_names = [s.name for s in self.stack]
+        if ev.name not in open_names:
+            self.stray_closes.append(ev.name)
+            self.last_close_end = ev.end  # "...</think> answer" with the opening tag in the prompt
+            return
+        index = len(open_names) - 1 - open_names[::-1].index(ev.name)
+        self._pop_to(index + 1, ev.start)
+        section = self.stack.pop()
+        section.end, section.close_end, section.closed = ev.start, ev.end, True
+        self.last_close_end = ev.end
+        if ev.name == self.c.root and self.root_close is None:
+            self.root_close = ev
+
+    def _pop_to(self, depth: int, position: int) -> None:
+        while len(self.stack) > depth:
+            section = self.stack.pop()
+            section.end = section.close_end = position
+
+    def finish(self) -> None:
+        self._pop_to(0, len(self.text))
+
+    def result(self, events: list[TagEvent], prefill_len: int) -> Parsed:
+        c, text = self.c, self.text
+        for occurrences in self.sections.values():
+            for s in occurrences:
+                s.text = text[s.start : s.end]
+        sections = self.sections
+        required = [t.name for t in c.tags if not t.optional]
+        missing = [t for t in required if t not in sections and t not in self.closes]
+        duplicates = {}
+        for name in c.tag_names:
+            extra = max(self.opens.get(name, 0), self.closes.get(name, 0)) - 1
+            if extra > 0:
+                duplicates[name] = extra
+        misnested = [name for name, occ in sections.items() if occ[0].parent != _effective_parent(c, name, sections)]
+        unclosed = [name for name, occ in sections.items() if not occ[0].closed]
+        out_of_order = _out_of_order(c.tag_names, self.first_open_pos)
+
+        root_open = sections.get(c.root, [None])[0]
+        preamble = text[: root_open.open_start] if root_open else ""
+        if c.final_answer == "none":
+            answer_start = len(text)
+        elif self.root_close is not None:
+            answer_start = self.root_close.end
+        elif self.last_close_end >= 0:
+            answer_start = self.last_close_end  # root never closed: the answer follows the last closed section
+        elif not events:
+            answer_start = prefill_len  # no construct at all: the whole completion is the answer
+        else:
+            answer_start = len(text)
+        leaked = sorted({ev.name for ev in events if ev.start >= answer_start})
+        return Parsed(
+            text=text,
+            prefill_len=prefill_len,
+            construct=c,
+            events=events,
+            sections=sections,
+            missing=missing,
+            duplicates=duplicates,
+            misnested=misnested,
+            unclosed=unclosed,
+            out_of_order=out_of_order,
+            stray_closes=self.stray_closes,
+            variants=sorted(self.variants),
+            preamble=preamble,
+            interstitial=_interstitial(c, sections, text),
+            final_answer=text[answer_start:].strip(),
+            final_answer_start=answer_start,
+            leaked=leaked,
+        )
+
+
+def _variant_kind(tag_text: str) -> str:
+    inner = tag_text.strip("<>/ \t\r\n")
+    if tag_text.rstrip().endswith("/>"):
+        return "self-closing"
+    if any(ch.isspace() for ch in inner) or "=" in inner:
+        return "attributes" if "=" in inner or len(inner.split()) > 1 else "whitespace"
+    if tag_text != tag_text.lower():
+        return "case"
+    return "whitespace"
+
+
+def _effective_parent(c: Construct, name: str, sections: dict[str, list[Section]]) -> str | None:
+    """The nearest expected ancestor present in the text (a missing root is not held against its children)."""
+    return next((a for a in c.ancestors(name) if a in sections), None)
+
+
+def _out_of_order(canonical: tuple[str, ...], first_pos: dict[str, int]) -> list[str]:
+    """Tags outside the longest run that appears in the canonical order (the fewest moves to fix it)."""
+    present = sorted((pos, canonical.index(name), name) for name, pos in first_pos.items())
+    ranks = [rank for _, rank, _ in present]
+    n = len(ranks)
+    best = [1] * n
+    prev = [-1] * n
+    for i in range(n):
+        for j in range(i):
+            if ranks[j] < ranks[i] and best[j] + 1 > best[i]:
+                best[i], prev[i] = best[j] + 1, j
+    keep: set[int] = set()
+    i = max(range(n), key=best.__getitem__) if n else -1
+    while i >= 0:
+        keep.add(i)
+        i = prev[i]
+    return [present[i][2] for i in range(n) if i not in keep]
+
+
+def _interstitial(c: Construct, sections: dict[str, list[Section]], text: str) -> str:
+    """Text inside pure containers (tags with children that are not `mixed`) outside any child section."""
+    pieces = []
+    for tag in c.tags:
+        kids = c.children(tag.name)
+        if not kids or tag.mixed or tag.name not in sections:
+            continue
+        container = sections[tag.name][0]
+        inner = sorted(
+            (s for k in kids for s in sections.get(k, []) if container.start <= s.start <= container.end),
+            key=lambda s: s.start,
+        )
+        cursor = container.start
+        for child in inner:
+            pieces.append(text[cursor : max(cursor, child.open_start)])
+            cursor = max(cursor, child.close_end)
+        pieces.append(text[cursor : container.end])
+    return "".join(p for p in pieces if p.strip())
+
+
+_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False)
+
+
+def strict_xml_error(parsed: Parsed) -> str | None:
+    """Check the construct region with lxml: well-formed XML, with entity expansion and network off."""
+    c, text = parsed.construct, parsed.text
+    root_events = [ev for ev in parsed.events if ev.name == c.root]
+    opening = next((ev for ev in root_events if not ev.closing), None)
+    if opening is None:
+        return f"no <{c.root}> element"
+    closing = next((ev for ev in root_events if ev.closing and ev.start > opening.start), None)
+    region = text[opening.start : closing.end if closing else len(text)]
+    try:
+        etree.fromstring(region.encode("utf-8", errors="strict"), _XML_PARSER)
+    except etree.XMLSyntaxError as err:
+        return str(err)
+    except (UnicodeEncodeError, ValueError) as err:
+        return f"not encodable as XML: {err}"
+    return None

@@ -1,0 +1,220 @@
+"""Scorer: parse once, run every component of the construct, weight them by the stage, return a Breakdown.
+
+A Breakdown keeps each component's value and the detail that explains it, so a user can see why a
+completion got its reward. Nothing raises out of `score`: a component that fails, or input that is
+not text, gets the component's floor and the reason in `errors`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from judgecraft.answer import AnswerChecker, parse_gold
+from judgecraft.construct import Construct, load_construct
+from judgecraft.parse import Parsed, detect_prefill, parse
+from judgecraft.scores import COMPONENTS, Context
+
+Prompt = str | Sequence[dict[str, Any]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentScore:
+    value: float | None  # None: not applicable to this completion (e.g. correctness without a gold answer)
+    weight: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Breakdown:
+    """The reward of one completion and every component behind it."""
+
+    total: float
+    components: dict[str, ComponentScore]
+    errors: list[str] = field(default_factory=list)
+    construct: str = ""
+    stage: str = ""
+
+    def values(self) -> dict[str, float | None]:
+        return {name: c.value for name, c in self.components.items()}
+
+    def flat(self) -> dict[str, Any]:
+        """One flat row for JSONL / Parquet: total, every component value, and the first error."""
+        return {"total": self.total, **self.values(), "error": "; ".join(self.errors) or None}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "construct": self.construct,
+            "stage": self.stage,
+            "components": {
+                name: {"value": c.value, "weight": c.weight, "detail": c.detail} for name, c in self.components.items()
+            },
+            "errors": list(self.errors),
+        }
+
+
+def prefill_from_prompt(prompt: Prompt, construct: Construct) -> str:
+    """A prefill the prompt implies: its text (or its final assistant message) ending in opening tags."""
+    if prompt is None:
+        return ""
+    if isinstance(prompt, str):
+        return detect_prefill(prompt, construct)
+    messages = list(prompt)
+    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
+        content = messages[-1].get("content")
+        return detect_prefill(content, construct) if isinstance(content, str) else ""
+    return ""
+
+
+class Scorer:
+    """Scores completions of one construct at one training stage.
+
+    Args:
+        construct: a built-in name ("pkv", "think"), a path to a TOML spec, or a Construct.
+        stage: a stage of the construct (pkv: round1, round2, round3); None for its default.
+        weights: component weights that override the stage's (0 keeps a component in the breakdown only).
+        params: per-component parameter overrides, e.g. {"length": {"unit": "words"}}.
+        components: compute only these (default: all of the construct's components).
+        tokenizer: a tokenizer object or a Hugging Face name, for length in tokens.
+        answer_timeout: seconds before the math-verify worker is killed for one answer.
+    """
+
+    def __init__(
+        self,
+        construct: str | Construct = "pkv",
+        stage: str | None = None,
+        weights: dict[str, float] | None = None,
+        params: dict[str, dict[str, Any]] | None = None,
+        components: Iterable[str] | None = None,
+        tokenizer: Any = None,
+        answer_timeout: float = 5.0,
+        use_math_verify: bool = True,
+    ):
+        self.construct = load_construct(construct)
+        c = self.construct
+        self.stage = c.stage(stage).name
+        self.weights = dict(c.stage(stage).weights)
+        for name, w in (weights or {}).items():
+            if name not in c.components:
+                raise ValueError(f"weights: {name!r} is not a component of {c.name!r}: {list(c.components)}")
+            self.weights[name] = float(w)
+        self.params = c.params_for(stage)
+        for name, overrides in (params or {}).items():
+            if name not in self.params:
+                raise ValueError(f"params: {name!r} is not a component of {c.name!r}: {list(c.components)}")
+            unknown = set(overrides) - set(COMPONENTS[name].defaults)
+            if unknown:
+                raise ValueError(f"params.{name}: unknown {sorted(unknown)}; known {sorted(COMPONENTS[name].defaults)}")
+            self.params[name].update(overrides)
+        self.components = tuple(components) if components is not None else c.components
+        for name in self.components:
+            if name not in c.components:
+                raise ValueError(f"components: {name!r} is not a component of {c.name!r}: {list(c.components)}")
+        self.tokenizer = _resolve_tokenizer(tokenizer)
+        if self.params.get("length", {}).get("unit") == "tokens" and self.tokenizer is None:
+            raise ValueError("length is counted in tokens: pass tokenizer= (a name or a tokenizer object)")
+        self.checker = AnswerChecker(timeout=answer_timeout, use_math_verify=use_math_verify)
+
+    @property
+    def active(self) -> dict[str, float]:
+        """The components that count towards the total, with their weights."""
+        return {n: w for n, w in self.weights.items() if w and n in self.components}
+
+    def score(
+        self,
+        completion: Any,
+        answer: Any = None,
+        prompt: Prompt = None,
+        prefill: str | None = None,
+        verdict: Any = None,
+    ) -> Breakdown:
+        """Score one completion. `prefill=None` infers it from the prompt; pass "" to turn that off."""
+        errors: list[str] = []
+        if not isinstance(completion, str):
+            errors.append(f"completion is {type(completion).__name__}, not text")
+            completion = ""
+        if prefill is None:
+            prefill = prefill_from_prompt(prompt, self.construct)
+        gold = None
+        if answer is not None and str(answer).strip():
+            gold = parse_gold(str(answer))
+        ctx = Context(self.construct, self.params, self.checker, gold, self.tokenizer, verdict)
+        try:
+            parsed = parse(completion, self.construct, prefill=prefill)
+        except Exception as err:  # the parser is total; this is a last line of defence
+            errors.append(f"parse failed: {type(err).__name__}: {err}")
+            parsed = parse("", self.construct)
+        return self._breakdown(parsed, ctx, errors)
+
+    def _breakdown(self, parsed: Parsed, ctx: Context, errors: list[str]) -> Breakdown:
+        results: dict[str, ComponentScore] = {}
+        total = 0.0
+        for name in self.components:
+            spec = COMPONENTS[name]
+            weight = self.weights.get(name, 0.0)
+            try:
+                result = spec.fn(parsed, ctx)
+                value = result.value
+                if value is not None:
+                    value = min(spec.high, max(spec.low, float(value)))
+                detail = result.detail
+            except Exception as err:
+                value = spec.low
+                detail = {"error": f"{type(err).__name__}: {err}"}
+                errors.append(f"{name}: {type(err).__name__}: {err}")
+            results[name] = ComponentScore(value, weight, detail)
+            if value is not None and weight:
+                total += weight * value
+        return Breakdown(round(total, 10), results, errors, self.construct.name, self.stage)
+
+    def score_many(
+        self,
+        completions: Sequence[Any],
+        answers: Sequence[Any] | None = None,
+        prompts: Sequence[Prompt] | None = None,
+        prefills: Sequence[str | None] | None = None,
+        workers: int = 1,
+        chunk_size: int = 256,
+    ) -> list[Breakdown]:
+        """Score many completions, in `workers` processes when more than one (order is kept)."""
+        n = len(completions)
+        rows = list(
+            zip(
+                completions,
+                answers if answers is not None else [None] * n,
+                prompts if prompts is not None else [None] * n,
+                prefills if prefills is not None else [None] * n,
+                strict=True,
+            )
+        )
+        if workers <= 1 or n < 2 * chunk_size:
+            return [self.score(*row) for row in rows]
+        chunks = [rows[i : i + chunk_size] for i in range(0, n, chunk_size)]
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(self,)) as pool:
+            return [bd for chunk in pool.map(_score_chunk, chunks) for bd in chunk]
+
+
+_worker_scorer: Scorer | None = None
+
+
+def _init_worker(scorer: Scorer) -> None:
+    global _worker_scorer
+    _worker_scorer = scorer
+
+
+def _score_chunk(rows: list[tuple]) -> list[Breakdown]:
+    assert _worker_scorer is not None
+    return [_worker_scorer.score(*row) for row in rows]
+
+
+def _resolve_tokenizer(tokenizer: Any) -> Any:
+    if tokenizer is None or not isinstance(tokenizer, str):
+        return tokenizer
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tokenizer)

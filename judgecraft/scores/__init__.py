@@ -1,0 +1,60 @@
+"""Score components: one module each, every one `score(parsed, ctx) -> Score(value, detail)`.
+
+The registry below is what construct specs name in `components = [...]`. `alignment` and
+`consistency` are one measure under two names: the Shannon write-up calls it thinking/answer
+alignment, the competition calls it consistency with the winner.
+"""
+
+from __future__ import annotations
+
+from judgecraft.scores import (
+    alignment,
+    answer_quality,
+    coherence,
+    correctness,
+    judge_accuracy,
+    length,
+    originality,
+    reflection,
+    steps,
+    structure,
+    tags,
+    winner,
+)
+from judgecraft.scores.base import Component, Context, Score
+
+_MODULES = {
+    "tags": tags,
+    "structure": structure,
+    "length": length,
+    "reflection": reflection,
+    "originality": originality,
+    "winner": winner,
+    "correctness": correctness,
+    "judge_accuracy": judge_accuracy,
+    "consistency": alignment,
+    "alignment": alignment,
+    "steps": steps,
+    "coherence": coherence,
+    "answer_quality": answer_quality,
+}
+
+COMPONENTS: dict[str, Component] = {
+    name: Component(
+        name=name,
+        low=module.RANGE[0],
+        high=module.RANGE[1],
+        fn=module.score,
+        defaults=module.DEFAULTS,
+        doc=(module.__doc__ or "").strip().splitlines()[0],
+    )
+    for name, module in _MODULES.items()
+}
+
+
+def register(component: Component) -> None:
+    """Add a component (the judge's, or a user's own) so construct specs can name it."""
+    COMPONENTS[component.name] = component
+
+
+__all__ = ["COMPONENTS", "Component", "Context", "Score", "register"]

@@ -1,0 +1,90 @@
+"""What every score component shares: its result type and the per-completion context it reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from judgecraft.answer import AnswerChecker, Extracted, Gold, Match
+    from judgecraft.construct import Construct
+    from judgecraft.parse import Parsed
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A component's value (None: not applicable here) and a detail dict that explains it."""
+
+    value: float | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered score component: pure function, declared range, default parameters."""
+
+    name: str
+    low: float
+    high: float
+    fn: Callable[[Parsed, Context], Score]
+    defaults: dict[str, Any]
+    doc: str
+
+
+@dataclass
+class Context:
+    """Everything a component may read besides the parsed text. One per completion.
+
+    Derived facts that several components need (the final answer's check, each persona's answer)
+    are computed once here and memoised, so no component repeats another's work.
+    """
+
+    construct: Construct
+    params: dict[str, dict[str, Any]]
+    checker: AnswerChecker
+    gold: Gold | None = None
+    tokenizer: Any = None
+    verdict: Any = None  # a judge verdict, when the judge ran
+    _memo: dict[str, Any] = field(default_factory=dict)
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def section_answer(self, parsed: Parsed, name: str) -> Extracted:
+        """The answer a section's own reasoning reaches (memoised per section)."""
+        from judgecraft.answer import extract_answer
+
+        return self.memo(f"answer:{name}", lambda: extract_answer(parsed.section_text(name)))
+
+    def final_answer(self, parsed: Parsed) -> Extracted:
+        """The answer extracted from the text after the construct (memoised)."""
+        from judgecraft.answer import extract_answer
+
+        return self.memo("final_answer", lambda: extract_answer(parsed.final_answer))
+
+    def final_answer_match(self, parsed: Parsed) -> Match | None:
+        """The final answer checked against the gold answer (None without a gold answer)."""
+        if self.gold is None:
+            return None
+
+        def compute() -> Match:
+            return self.checker.compare(self.final_answer(parsed), self.gold, full_text=parsed.final_answer)
+
+        return self.memo("final_match", compute)
+
+    def section_match(self, parsed: Parsed, name: str) -> Match | None:
+        """A section's own answer checked against the gold answer."""
+        if self.gold is None:
+            return None
+
+        def compute() -> Match:
+            return self.checker.compare(self.section_answer(parsed, name), self.gold, parsed.section_text(name))
+
+        return self.memo(f"match:{name}", compute)
+
+
+def clip(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))

@@ -1,0 +1,61 @@
+"""Coherence (by rules until a judge is asked): the reasoning moves forward instead of going round in circles.
+
+Two failure modes of small models are measured: steps that repeat an earlier step almost word for
+word (rapidfuzz ratio above `repeat_threshold`), and degenerate loops (the share of word n-grams
+that occur more than twice). value = 1 - the larger of the two shares; an empty trace scores 0.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rapidfuzz import fuzz
+
+from judgecraft.parse import Parsed
+from judgecraft.scores.base import Context, Score
+from judgecraft.traces import split_steps
+
+DEFAULTS = {"repeat_threshold": 90.0, "loop_ngram": 8, "max_steps_compared": 200}
+RANGE = (0.0, 1.0)
+
+
+def repeated_step_share(steps: list[str], threshold: float, limit: int) -> float:
+    steps = [s for s in steps[:limit] if s]
+    if len(steps) < 2:
+        return 0.0
+    repeats = 0
+    for i in range(1, len(steps)):
+        if any(fuzz.ratio(steps[i], steps[j], score_cutoff=threshold) for j in range(i)):
+            repeats += 1
+    return repeats / len(steps)
+
+
+def loop_share(text: str, n: int) -> float:
+    words = text.lower().split()
+    if len(words) < n * 2:
+        return 0.0
+    grams = Counter(zip(*(words[i:] for i in range(n)), strict=False))
+    looped = sum(count for count in grams.values() if count > 2)
+    return looped / max(1, len(words) - n + 1)
+
+
+def score(parsed: Parsed, ctx: Context) -> Score:
+    p = ctx.params["coherence"]
+    sections = parsed.construct.reasoning_sections
+    if not sections:
+        return Score(None, {"reason": "the construct has no reasoning sections"})
+    per_section = {}
+    for name in sections:
+        text = parsed.section_text(name)
+        if not text.strip():
+            per_section[name] = {"score": 0.0, "reason": "empty"}
+            continue
+        repeats = repeated_step_share(split_steps(text), p["repeat_threshold"], p["max_steps_compared"])
+        loops = loop_share(text, p["loop_ngram"])
+        per_section[name] = {
+            "score": round(1.0 - max(repeats, loops), 6),
+            "repeated_steps": round(repeats, 4),
+            "looping": round(loops, 4),
+        }
+    value = sum(s["score"] for s in per_section.values()) / len(per_section)
+    return Score(value, {"sections": per_section})

@@ -1,0 +1,142 @@
+"""Reflection: self-correction moves ("wait", "let me re-check", "no, that's wrong") and the persona's own voice.
+
+A marker counts as a move only when real reasoning follows it (at least `min_words_between` words
+before the next marker), each distinct marker counts at most `max_per_marker` times, and a section
+that is mostly markers or voice words scores 0 for that part: a list of keywords repeated without
+reasoning earns nothing. Voice counts the distinct words of the persona's lexicon it uses. For
+sections without a lexicon (a <think> trace) only self-correction counts.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from judgecraft.parse import Parsed
+from judgecraft.scores.base import Context, Score
+from judgecraft.text import words as split_words
+
+DEFAULTS = {
+    # Regular expressions, matched on the lower-cased text.
+    "markers": [
+        r"\bwait\b",
+        r"\bhold on\b",
+        r"\bhmm+\b",
+        r"\bactually\b",
+        r"\blet (?:me|us|'s) (?:re-?check|double[- ]check|verify|reconsider|re-?think|re-?calculate|recompute"
+        r"|re-?examine|check (?:that|this|again|my|the))",
+        r"\bno,? (?:that'?s|that is|this is|it'?s) (?:wrong|not right|incorrect|a mistake)",
+        r"\bthat (?:can'?t|cannot|doesn'?t|does not) (?:be right|work|add up|make sense)",
+        r"\bi (?:made|have made) (?:a|an) (?:mistake|error)",
+        r"\bmy mistake\b",
+        r"\boops\b",
+        r"\bon second thought\b",
+        r"\bcorrection\b",
+        r"\bto (?:double[- ]check|verify)\b",
+        r"\bsanity check\b",
+    ],
+    "min_words_between": 5,
+    "max_per_marker": 2,
+    "target_moves": 2,
+    "target_voice": 3,
+    "voice_weight": 0.5,
+    "spam_share": 0.25,
+}
+RANGE = (0.0, 1.0)
+
+
+@cache
+def _markers_regex(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...]]:
+    """All markers in one plain alternation (one fast pass), plus each alone to tell which one matched.
+
+    Leading \\b and capture groups would switch off the regex engine's first-character skipping
+    (a 10x slowdown), so the word boundary before a match is checked in Python instead.
+    """
+    bare = tuple(p[2:] if p.startswith("\\b") else p for p in patterns)
+    return re.compile("|".join(f"(?:{p})" for p in bare)), tuple(re.compile(p) for p in bare)
+
+
+@cache
+def _lexicon(words: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...], tuple[tuple[re.Pattern[str], str], ...]]:
+    """A lexicon entry is a word or phrase; a trailing * matches any ending (arr* for arr, arrr, arrrr).
+
+    Single words are looked up in a set and starred stems by prefix, over the section's words,
+    which is linear in the text; only multi-word phrases need a regex.
+    """
+    exact = frozenset(w.strip("'") for w in words if " " not in w and not w.endswith("*"))
+    stems = tuple(w[:-1] for w in words if w.endswith("*") and " " not in w)
+    phrases = tuple(
+        (
+            re.compile(r"(?<!\w)" + re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "") + r"(?!\w)"),
+            w.rstrip("*"),
+        )
+        for w in words
+        if " " in w
+    )
+    return exact, stems, phrases
+
+
+def self_correction(text: str, p: dict) -> dict:
+    lowered = text.lower()
+    combined, singles = _markers_regex(tuple(p["markers"]))
+    hits = []
+    for m in combined.finditer(lowered):
+        start = m.start()
+        if start and (lowered[start - 1].isalnum() or lowered[start - 1] == "_"):
+            continue  # inside a word ("await", "somehow")
+        marker = next((i for i, single in enumerate(singles) if single.match(lowered, start)), -1)
+        hits.append((start, m.end(), marker))
+    words = len(lowered.split())
+    per_marker: dict[int, int] = {}
+    moves = 0
+    for i, (_, end, marker) in enumerate(hits):
+        gap_end = hits[i + 1][0] if i + 1 < len(hits) else len(lowered)
+        followed_by_reasoning = len(lowered[end : min(gap_end, end + 400)].split()) >= p["min_words_between"]
+        if followed_by_reasoning and per_marker.get(marker, 0) < p["max_per_marker"]:
+            per_marker[marker] = per_marker.get(marker, 0) + 1
+            moves += 1
+    spam = words > 0 and len(hits) / words > p["spam_share"]
+    value = 0.0 if spam else min(1.0, moves / p["target_moves"]) if p["target_moves"] > 0 else 1.0
+    return {"value": value, "markers": len(hits), "moves": moves, "spam": spam}
+
+
+def voice(text: str, lexicon: tuple[str, ...], p: dict) -> dict:
+    exact, stems, phrases = _lexicon(lexicon)
+    lowered = text.lower()
+    words = split_words(lowered)
+    unique = set(words)
+    matched = [w for w in unique if w in exact or (stems and w.startswith(stems))]
+    used = [w for w in matched if w in exact]
+    used += [stem + "*" for stem in stems if any(w.startswith(stem) for w in matched)]
+    occurrences = sum(words.count(w) for w in matched)
+    for pattern, phrase in phrases:
+        if phrase in lowered:
+            found = sum(1 for _ in pattern.finditer(lowered))
+            if found:
+                used.append(phrase)
+                occurrences += found
+    spam = bool(words) and occurrences / len(words) > p["spam_share"]
+    value = 0.0 if spam else min(1.0, len(used) / p["target_voice"]) if p["target_voice"] > 0 else 1.0
+    return {"value": value, "distinct": len(used), "used": sorted(used)[:12], "spam": spam}
+
+
+def score(parsed: Parsed, ctx: Context) -> Score:
+    p = ctx.params["reflection"]
+    c = parsed.construct
+    sections = c.reasoning_sections
+    if not sections:
+        return Score(None, {"reason": "the construct has no reasoning sections"})
+    per_section = {}
+    for name in sections:
+        text = parsed.section_text(name)
+        correction = self_correction(text, p)
+        lexicon = c.tag(name).voice
+        if lexicon:
+            spoken = voice(text, lexicon, p)
+            w = p["voice_weight"]
+            value = (1 - w) * correction["value"] + w * spoken["value"]
+            per_section[name] = {"score": round(value, 6), "self_correction": correction, "voice": spoken}
+        else:
+            per_section[name] = {"score": round(correction["value"], 6), "self_correction": correction}
+    value = sum(s["score"] for s in per_section.values()) / len(per_section)
+    return Score(value, {"sections": per_section})

@@ -1,0 +1,12 @@
+"""Word splitting shared by the scores: str.translate + str.split, several times faster than re.findall(r"\\w+")."""
+
+from __future__ import annotations
+
+import string
+
+_PUNCTUATION_TO_SPACE = str.maketrans({ch: " " for ch in string.punctuation + "“”‘’…—–«»"})
+
+
+def words(text: str) -> list[str]:
+    """The words of a text, punctuation dropped (case kept: lower-case the text first if needed)."""
+    return text.translate(_PUNCTUATION_TO_SPACE).split()

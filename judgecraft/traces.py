@@ -1,0 +1,87 @@
+"""Chain-of-thought traces: pull the <think> trace out of a completion, split it into steps, make SFT records.
+
+Steps follow the Shannon V1.5 write-up: a new step starts on a new line that begins with a
+numbered marker ("1.", "2)"), "Step 1:", an ordinal connective ("First,", "Next,", "Then,",
+"Finally,") or a bullet ("- "). Trace records carry the write-up's fields (thinking_trace,
+parsed_steps, final_output, num_steps, total_thinking_tokens) so they drop into its pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from judgecraft.construct import Construct, load_construct
+from judgecraft.parse import parse
+
+STEP_START_RE = re.compile(
+    r"^[ \t]*(?:\d{1,3}[.)]\s|step\s*\d{1,3}\s*[:.)]|(?:first|second|third|next|then|finally|lastly)\b,?|[-*•]\s)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    thinking_trace: str
+    parsed_steps: list[str]
+    final_output: str
+    num_steps: int
+    total_thinking_tokens: int
+    well_formed: bool  # the trace opened and closed properly
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def split_steps(trace: str) -> list[str]:
+    """Split a trace at step markers; text before the first marker is a step of its own if non-empty."""
+    starts = [m.start() for m in STEP_START_RE.finditer(trace)]
+    if not starts:
+        return [trace.strip()] if trace.strip() else []
+    pieces = [trace[: starts[0]], *(trace[a:b] for a, b in zip(starts, [*starts[1:], len(trace)], strict=True))]
+    return [p.strip() for p in pieces if p.strip()]
+
+
+def count_marked_steps(trace: str) -> int:
+    """How many steps begin with an explicit marker (structure the model chose to show)."""
+    return sum(1 for _ in STEP_START_RE.finditer(trace))
+
+
+def extract_trace(
+    text: str, construct: str | Construct = "think", prefill: str = "", tokenizer: Any = None
+) -> TraceRecord:
+    """Turn one completion into a trace record (tokens counted by `tokenizer`, else by words)."""
+    c = load_construct(construct)
+    parsed = parse(text, c, prefill=prefill)
+    section = c.reasoning_sections[0] if c.reasoning_sections else c.root
+    trace = parsed.section_text(section).strip()
+    if tokenizer is not None:
+        encode = getattr(tokenizer, "encode", None) or tokenizer
+        tokens = len(encode(trace, add_special_tokens=False)) if trace else 0
+    else:
+        tokens = len(trace.split())
+    sec = parsed.section(section)
+    steps = split_steps(trace)
+    return TraceRecord(
+        thinking_trace=trace,
+        parsed_steps=steps,
+        final_output=parsed.final_answer,
+        num_steps=len(steps),
+        total_thinking_tokens=tokens,
+        well_formed=bool(sec and sec.closed and not parsed.leaked),
+    )
+
+
+def to_sft_record(prompt: str, trace: TraceRecord, open_tag: str = "think") -> dict[str, Any]:
+    """An SFT example (prompt, thinking trace, final answer) plus TRL's conversational `messages`."""
+    completion = f"<{open_tag}>\n{trace.thinking_trace}\n</{open_tag}>\n{trace.final_output}"
+    return {
+        "prompt": prompt,
+        "thinking_trace": trace.thinking_trace,
+        "final_answer": trace.final_output,
+        "messages": [
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": completion},
+        ],
+    }

@@ -33,7 +33,7 @@ class Extracted:
     """The answer a text gives: the segment as written, how it was found, and its numbers if plain."""
 
     segment: str
-    how: str  # boxed | phrase | conclusion | last_number | whole | none
+    how: str  # boxed | phrase | conclusion | roots | last_number | whole | none
     values: tuple[Fraction, ...] | None = None  # one number, or several for "x = 3 or x = 2"
     percent: bool = False
 
@@ -62,6 +62,7 @@ _PHRASE_RE = re.compile(
 )
 _CONCLUSION_RE = re.compile(r"(?:thus|therefore|hence|so|in conclusion|in total|in the end|altogether|overall)\b")
 RESULT_RE = re.compile(r"(?:=|equals?\b|is\b|are\b|gives(?: us)?\b|makes\b|comes to\b|totals?\b|yields?\b|get\b)\s*")
+_ROOTS_RE = re.compile(r"\b([a-z])\s*=\s*-?\d[\d./]*(?:\s*(?:,|\bor\b|\band\b)\s*(?:\1\s*=\s*)?-?\d[\d./]*)+")
 _SET_SPLIT_RE = re.compile(r"\s*(?:,\s+|;\s*|\bor\b|\band\b)\s*")
 _SET_ITEM_RE = re.compile(r"^\s*(?:[a-z]\s*=\s*)?(?P<num>[^\s,;]+)\s*$", re.IGNORECASE)
 _SENTENCE_END_RE = re.compile(r"(?<=[^\d\s])[.!?](?:\s|$)|\n")
@@ -74,7 +75,6 @@ _CLEAN_RES = [
     (re.compile(r"\\\$|\$|\\\(|\\\)|\\\[|\\\]|\*\*"), " "),
     (re.compile(r"\^\s*\{?\\circ\}?|°"), ""),
 ]
-_WINDOWS = (200, 1000, TAIL_CHARS)
 
 
 def _balanced(text: str, open_at: int) -> str | None:
@@ -177,13 +177,14 @@ def extract_answer(text: str) -> Extracted:
         if extracted is not None:
             return extracted
 
-    for window in _WINDOWS:
-        piece = tail[-window:]
-        number = last_number(piece)
-        if number is not None and (number.start > 0 or window >= len(tail)):
-            return Extracted(piece[number.start : number.end], "last_number", (number.value,), number.percent)
-        if window >= len(tail):
-            break
+    end = tail[-SEGMENT_CHARS:]
+    roots = list(_ROOTS_RE.finditer(end))
+    if roots and not numbers_in(end[roots[-1].end() :]):
+        return _from_segment(roots[-1].group(0), "roots")  # "x = 3 or x = 2" at the very end
+
+    number = last_number(tail)
+    if number is not None:
+        return Extracted(tail[number.start : number.end], "last_number", (number.value,), number.percent)
     short = tail.strip()
     if len(short) <= SEGMENT_CHARS:
         return _from_segment(short, "whole")

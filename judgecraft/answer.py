@@ -1,31 +1,30 @@
 """Final answers: where they are in a text, and whether they equal the gold answer.
 
 Extraction follows how answers are actually written, strongest signal first: the last \\boxed{},
-an "answer is / answer of / answer:" phrase, the concluding sentence ("Thus ... twenty-four
-hives"), then the last number. Equivalence takes a fast exact path for numbers, fractions,
-percentages, thousands separators and sets of numbers ("x = 3 or x = 2"), which decides most
-rewards in microseconds, and hands everything else (LaTeX expressions, intervals, symbolic forms)
-to math-verify in a worker process that is killed after a timeout. That bound works in threads,
-async code and TRL's reward thread, where `signal.alarm` does not. Nothing from an answer is ever
-`eval`ed in this process, and expressions that look like bombs are refused before they reach sympy.
+an "answer is / answer of / answer:" phrase, roots listed at the end ("x = 3 or x = 2"), the
+concluding sentence ("Thus ... twenty-four hives"), then the last number.
+
+Equivalence takes a fast exact path for numbers, fractions, percentages, thousands separators and
+sets of numbers, which decides most rewards in microseconds, and hands everything else (LaTeX
+expressions, intervals, symbolic forms) to math-verify in a persistent worker process
+(judgecraft.worker) that is killed after a timeout. That bound works in threads, async code and
+TRL's reward thread, where `signal.alarm` does not. Nothing from an answer is ever `eval`ed in this
+process, and expressions that look like bombs are refused before they reach sympy.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import multiprocessing
 import re
-import threading
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
 from judgecraft.numbers import Number, close_enough, last_number, lower_same_length, numbers_in, to_fraction
+from judgecraft.worker import BoundedWorker, WorkerCrashed, WorkerTimeout
 
 TAIL_CHARS = 4000  # answers sit at the end: only the tail of a long trace is searched
 SEGMENT_CHARS = 300
+SHORT_TEXT_ANSWER = 40  # a non-numeric phrase answer this short is taken as written ("yes", "B", "pirate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +61,16 @@ _PHRASE_RE = re.compile(
 )
 _CONCLUSION_RE = re.compile(r"(?:thus|therefore|hence|so|in conclusion|in total|in the end|altogether|overall)\b")
 RESULT_RE = re.compile(r"(?:=|equals?\b|is\b|are\b|gives(?: us)?\b|makes\b|comes to\b|totals?\b|yields?\b|get\b)\s*")
-_ROOTS_RE = re.compile(r"\b([a-z])\s*=\s*-?\d[\d./]*(?:\s*(?:,|\bor\b|\band\b)\s*(?:\1\s*=\s*)?-?\d[\d./]*)+")
+_NUM = r"-?\d+(?:\.\d+)?(?:/\d+)?"
+_ROOTS_RE = re.compile(rf"\b([a-z])\s*=\s*{_NUM}(?:\s*(?:,|\bor\b|\band\b)\s*(?:\1\s*=\s*)?{_NUM})+")
 _SET_SPLIT_RE = re.compile(r"\s*(?:,\s+|;\s*|\bor\b|\band\b)\s*")
-_SET_ITEM_RE = re.compile(r"^\s*(?:[a-z]\s*=\s*)?(?P<num>[^\s,;]+)\s*$", re.IGNORECASE)
+_SET_ITEM_RE = re.compile(r"^\s*(?:[a-z]\s*=\s*)?(?P<num>[^\s,;]+?)[.!]?\s*$", re.IGNORECASE)
 _SENTENCE_END_RE = re.compile(r"(?<=[^\d\s])[.!?](?:\s|$)|\n")
 _EXPRESSION_RE = re.compile(
     r"\d\s*[\^*×÷]|\\(?:sqrt|pi|cdot|times(?!\s*10)|frac\s*\{[^}]*[a-z\\])|[a-z]\s*\^", re.IGNORECASE
 )
 _CLEAN_RES = [
+    (re.compile(r"\s*(?:\\times|\\cdot|×)\s*10\s*\^\s*\{?\s*(-?\d+)\s*\}?"), r"e\1"),  # 3\times 10^{8} -> 3e8
     (re.compile(r"\\(?:text|textbf|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}"), r"\1"),
     (re.compile(r"\\(?:left|right|displaystyle|!|,|;|:|quad|qquad)"), " "),
     (re.compile(r"\\\$|\$|\\\(|\\\)|\\\[|\\\]|\*\*"), " "),
@@ -161,6 +162,13 @@ def extract_answer(text: str) -> Extracted:
         extracted = _from_segment(segment, "phrase")
         if extracted.values is not None or symbolic:
             return extracted
+        if len(segment.strip()) <= SHORT_TEXT_ANSWER and not numbers_in(tail[m.end() :]):
+            return Extracted(segment.strip().rstrip(".!"), "phrase")  # "The answer is yes." / "... is B."
+
+    end = tail[-SEGMENT_CHARS:].replace("$", "")
+    roots = list(_ROOTS_RE.finditer(end)) if "=" in end else []
+    if roots and not numbers_in(end[roots[-1].end() :]):
+        return _from_segment(roots[-1].group(0), "roots")  # "x = 3 or x = 2" at the very end
 
     for m in reversed(list(_CONCLUSION_RE.finditer(lowered))):
         at = m.start()
@@ -176,11 +184,6 @@ def extract_answer(text: str) -> Extracted:
         extracted = _from_number(sentence, chosen, "conclusion")
         if extracted is not None:
             return extracted
-
-    end = tail[-SEGMENT_CHARS:]
-    roots = list(_ROOTS_RE.finditer(end))
-    if roots and not numbers_in(end[roots[-1].end() :]):
-        return _from_segment(roots[-1].group(0), "roots")  # "x = 3 or x = 2" at the very end
 
     number = last_number(tail)
     if number is not None:
@@ -293,72 +296,17 @@ def _looks_mathematical(segment: str) -> bool:
 
 # ---------------------------------------------------------------- the bounded worker
 
-_pool_lock = threading.Lock()
-_pool = None
-MEMORY_LIMIT_BYTES = 2 * 1024**3
-
-
-def _limit_worker_memory() -> None:
-    """Cap the worker's address space so that a sympy bomb fails with MemoryError instead of swapping."""
-    import resource
-
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
-    import logging
-
-    logging.getLogger("math_verify").setLevel(logging.ERROR)
-
-
-def _get_pool():
-    global _pool
-    with _pool_lock:
-        if _pool is None or not _pool.active:
-            from pebble import ProcessPool
-
-            _pool = ProcessPool(
-                max_workers=1,
-                initializer=_limit_worker_memory,
-                context=multiprocessing.get_context("spawn"),
-            )
-        return _pool
-
-
-@atexit.register
-def _stop_pool() -> None:
-    if _pool is not None:
-        _pool.stop()
-        _pool.join(timeout=2)
-
-
-@lru_cache(maxsize=4096)
-def _mv_gold(gold: str):
-    from math_verify import parse
-
-    return parse(f"${gold}$", parsing_timeout=None) or parse(gold, parsing_timeout=None)
-
-
-def _mv_verify(gold: str, candidates: tuple[str, ...]) -> bool:
-    """Runs in the worker process: math-verify with its own signal timeouts off (we kill instead)."""
-    from math_verify import parse, verify
-
-    gold_parsed = _mv_gold(gold)
-    if not gold_parsed:
-        return False
-    for candidate in candidates:
-        parsed = parse(candidate, parsing_timeout=None)
-        if parsed and verify(gold_parsed, parsed, timeout_seconds=None):
-            return True
-    return False
+_worker = BoundedWorker("judgecraft.verify_worker")
 
 
 def _verify_in_worker(gold: str, candidates: tuple[str, ...], timeout: float, shown: str) -> Match:
     try:
-        future = _get_pool().schedule(_mv_verify, args=(gold, candidates), timeout=timeout)
-        equal = bool(future.result())
-    except FutureTimeout:
+        reply = _worker.call({"gold": gold, "candidates": list(candidates)}, timeout)
+    except WorkerTimeout:
         return Match(False, "timeout", shown, f"math-verify took longer than {timeout:g}s; worker killed")
-    except MemoryError:
-        return Match(False, "error", shown, "math-verify ran out of memory")
-    except Exception as err:  # a worker crash or a sympy error is a floor score, not a crash
-        return Match(False, "error", shown, f"math-verify failed: {type(err).__name__}: {err}"[:200])
+    except WorkerCrashed as err:
+        return Match(False, "error", shown, str(err)[:200])
+    if "error" in reply:
+        return Match(False, "error", shown, f"math-verify failed: {reply['error']}"[:200])
+    equal = bool(reply["equal"])
     return Match(equal, "math-verify", shown, "" if equal else f"{shown!r} is not equivalent to {gold!r}")

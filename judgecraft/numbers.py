@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
 _CANDIDATE_RE = re.compile(
@@ -29,8 +30,6 @@ _UNITS = {
 }  # fmt: skip
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
-_WORD = "|".join(sorted([*_UNITS, *_TENS, *_SCALES], key=len, reverse=True))
-_WORDS_RE = re.compile(rf"(?:{_WORD})(?:[\s-]+(?:and\s+)?(?:{_WORD}))*")  # on lower-cased text
 _AND_RE = re.compile(r"\s+and\s+")
 
 
@@ -57,9 +56,9 @@ def _is_word_char(ch: str) -> bool:
 def numbers_in(text: str) -> list[Number]:
     """Every number in the text, in digits or in words, in order of position."""
     found = _digit_numbers(text)
-    lowered = lower_same_length(text)
-    if any(prefix in lowered for prefix in _WORD_PREFIXES):
-        found.extend(_word_numbers(lowered))
+    words = _word_numbers(lower_same_length(text))
+    if words:
+        found.extend(words)
         found.sort(key=lambda n: n.start)
     return found
 
@@ -75,12 +74,10 @@ def last_number(text: str) -> Number | None:
     only its neighbourhood is scanned; number words are only searched after it."""
     digit = _last_digit_number(text)
     after = digit.end if digit else 0
-    lowered = lower_same_length(text[after:])
-    if any(prefix in lowered for prefix in _WORD_PREFIXES):
-        words = _word_numbers(lowered)
-        if words:
-            last = words[-1]
-            return Number(last.start + after, last.end + after, last.raw, False, words=True)
+    words = _word_numbers(lower_same_length(text[after:]), last_only=True)
+    if words:
+        last = words[-1]
+        return Number(last.start + after, last.end + after, last.raw, False, words=True)
     return digit
 
 
@@ -121,9 +118,6 @@ def _digit_numbers(text: str) -> list[Number]:
     return found
 
 
-_WORD_PREFIXES = tuple(sorted({w[:3] for w in (*_UNITS, *_TENS, *_SCALES)}))
-
-
 def lower_same_length(text: str) -> str:
     """text.lower(), except that the few characters whose lower case is longer are kept, so positions match."""
     lowered = text.lower()
@@ -132,24 +126,44 @@ def lower_same_length(text: str) -> str:
     return lowered
 
 
-def _word_numbers(lowered: str) -> list[Number]:
-    out = []
-    for m in _WORDS_RE.finditer(lowered):
-        start, end = m.start(), m.end()
-        if (start and (_is_word_char(lowered[start - 1]) or lowered[start - 1] == "-")) or (
-            end < len(lowered) and _is_word_char(lowered[end])
+_NUMBER_WORDS = frozenset([*_UNITS, *_TENS, *_SCALES])
+_HYPHENS_TO_SPACES = str.maketrans("-", " ")
+
+
+@lru_cache(maxsize=1024)
+def _words_pattern(present: frozenset[str]) -> re.Pattern[str]:
+    """A number-word pattern over only the number words a text contains: few first letters, fast scanning."""
+    word = "|".join(sorted(present, key=len, reverse=True))
+    return re.compile(rf"(?:{word})(?:[\s-]+(?:and\s+)?(?:{word}))*")
+
+
+def _word_numbers(lowered: str, last_only: bool = False) -> list[Number]:
+    present = _NUMBER_WORDS.intersection(lowered.translate(_HYPHENS_TO_SPACES).split())
+    if not present:
+        return []
+    whole = []
+    size = len(lowered)
+    for m in _words_pattern(present).finditer(lowered):
+        start, end = m.span()
+        if (start and (lowered[start - 1].isalnum() or lowered[start - 1] in "-_")) or (
+            end < size and (lowered[end].isalnum() or lowered[end] == "_")
         ):
             continue  # "someone", "often", "tone"
-        for a, b in _split_and(m.group(0)):
-            out.append(Number(start + a, start + b, m.group(0)[a:b], False, words=True))
+        whole.append(m)
+    out = []
+    for m in whole[-1:] if last_only else whole:
+        phrase, start = m.group(0), m.start()
+        out.extend(Number(start + a, start + b, phrase[a:b], False, True) for a, b in _split_and(phrase))
     return out
 
 
 def _split_and(phrase: str) -> list[tuple[int, int]]:
     """Split 'twenty-four and five' into two numbers, but keep 'one hundred and five' whole."""
+    if " and " not in phrase:
+        return [(0, len(phrase))]
     spans, start = [], 0
     for m in _AND_RE.finditer(phrase):
-        last_word = re.split(r"[\s-]+", phrase[start : m.start()].strip())[-1]
+        last_word = phrase[start : m.start()].replace("-", " ").split()[-1]
         if last_word not in _SCALES:
             spans.append((start, m.start()))
             start = m.end()
@@ -203,7 +217,7 @@ def to_fraction(text: str) -> Fraction | None:
 def words_to_int(phrase: str) -> int:
     """'twenty-four' -> 24, 'one hundred and five' -> 105, 'two thousand three' -> 2003."""
     total, current = 0, 0
-    for word in re.split(r"[\s-]+", phrase.lower()):
+    for word in phrase.lower().replace("-", " ").split():
         if word in _UNITS:
             current += _UNITS[word]
         elif word in _TENS:

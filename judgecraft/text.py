@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 
 _PUNCTUATION_TO_SPACE = str.maketrans({ch: " " for ch in string.punctuation + "“”‘’…—–«»"})
@@ -10,3 +11,11 @@ _PUNCTUATION_TO_SPACE = str.maketrans({ch: " " for ch in string.punctuation + "�
 def words(text: str) -> list[str]:
     """The words of a text, punctuation dropped (case kept: lower-case the text first if needed)."""
     return text.translate(_PUNCTUATION_TO_SPACE).split()
+
+
+_SENTENCE_END_RE = re.compile(r"[.!?\n]+")
+
+
+def sentences(text: str) -> list[list[str]]:
+    """The words of each sentence (split at . ! ? and new lines); empty sentences dropped."""
+    return [w for w in (words(s) for s in _SENTENCE_END_RE.split(text)) if w]

@@ -53,6 +53,16 @@ class Context:
             self._memo[key] = compute()
         return self._memo[key]
 
+    def lowered(self, parsed: Parsed, name: str) -> str:
+        """A section's text in lower case (memoised: reflection and originality both read it)."""
+        return self.memo(f"lower:{name}", lambda: parsed.section_text(name).lower())
+
+    def words(self, parsed: Parsed, name: str) -> list[str]:
+        """A section's lower-cased words, punctuation dropped (memoised)."""
+        from judgecraft.text import words
+
+        return self.memo(f"words:{name}", lambda: words(self.lowered(parsed, name)))
+
     def section_answer(self, parsed: Parsed, name: str) -> Extracted:
         """The answer a section's own reasoning reaches (memoised per section)."""
         from judgecraft.answer import extract_answer

@@ -14,7 +14,6 @@ from functools import cache
 
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score
-from judgecraft.text import words as split_words
 
 DEFAULTS = {
     # Regular expressions, matched on the lower-cased text.
@@ -44,17 +43,31 @@ DEFAULTS = {
     "voice_spam_share": 0.5,  # mostly voice words: a word list, not speech
 }
 RANGE = (0.0, 1.0)
+ONE_PASS_BELOW_CHARS = 5000
 
 
 @cache
-def _markers_regex(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...]]:
-    """All markers in one plain alternation (one fast pass), plus each alone to tell which one matched.
+def _marker_patterns(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...]]:
+    """The markers as one alternation (cheapest on short text) and one by one (cheapest on long text).
 
-    Leading \\b and capture groups would switch off the regex engine's first-character skipping
-    (a 10x slowdown), so the word boundary before a match is checked in Python instead.
+    Both drop the leading \\b: a pattern that starts with a literal word lets the regex engine jump
+    between occurrences of that word (10x faster), so the word boundary is checked in Python instead.
     """
     bare = tuple(p[2:] if p.startswith("\\b") else p for p in patterns)
     return re.compile("|".join(f"(?:{p})" for p in bare)), tuple(re.compile(p) for p in bare)
+
+
+def _marker_hits(lowered: str, patterns: tuple[str, ...]) -> list[tuple[int, int, int]]:
+    """(start, end, marker index) of every marker at a word start, in order."""
+    combined, singles = _marker_patterns(patterns)
+    if len(lowered) < ONE_PASS_BELOW_CHARS:
+        found = []
+        for m in combined.finditer(lowered):
+            index = next((i for i, single in enumerate(singles) if single.match(lowered, m.start())), -1)
+            found.append((m.start(), m.end(), index))
+    else:
+        found = sorted((m.start(), m.end(), i) for i, single in enumerate(singles) for m in single.finditer(lowered))
+    return [hit for hit in found if not hit[0] or not (lowered[hit[0] - 1].isalnum() or lowered[hit[0] - 1] == "_")]
 
 
 @cache
@@ -77,34 +90,24 @@ def _lexicon(words: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...], t
     return exact, stems, phrases
 
 
-def self_correction(text: str, p: dict) -> dict:
-    lowered = text.lower()
-    combined, singles = _markers_regex(tuple(p["markers"]))
-    hits = []
-    for m in combined.finditer(lowered):
-        start = m.start()
-        if start and (lowered[start - 1].isalnum() or lowered[start - 1] == "_"):
-            continue  # inside a word ("await", "somehow")
-        marker = next((i for i, single in enumerate(singles) if single.match(lowered, start)), -1)
-        hits.append((start, m.end(), marker))
-    words = len(lowered.split())
+def self_correction(lowered: str, n_words: int, p: dict) -> dict:
+    hits = _marker_hits(lowered, tuple(p["markers"]))
+    need = p["min_words_between"]
     per_marker: dict[int, int] = {}
     moves = 0
     for i, (_, end, marker) in enumerate(hits):
         gap_end = hits[i + 1][0] if i + 1 < len(hits) else len(lowered)
-        followed_by_reasoning = len(lowered[end : min(gap_end, end + 400)].split()) >= p["min_words_between"]
+        followed_by_reasoning = len(lowered[end : min(gap_end, end + 400)].split(None, need)) >= need
         if followed_by_reasoning and per_marker.get(marker, 0) < p["max_per_marker"]:
             per_marker[marker] = per_marker.get(marker, 0) + 1
             moves += 1
-    spam = words > 0 and len(hits) / words > p["marker_spam_share"]
+    spam = n_words > 0 and len(hits) / n_words > p["marker_spam_share"]
     value = 0.0 if spam else min(1.0, moves / p["target_moves"]) if p["target_moves"] > 0 else 1.0
     return {"value": value, "markers": len(hits), "moves": moves, "spam": spam}
 
 
-def voice(text: str, lexicon: tuple[str, ...], p: dict) -> dict:
+def voice(lowered: str, words: list[str], lexicon: tuple[str, ...], p: dict) -> dict:
     exact, stems, phrases = _lexicon(lexicon)
-    lowered = text.lower()
-    words = split_words(lowered)
     unique = set(words)
     matched = [w for w in unique if w in exact or (stems and w.startswith(stems))]
     used = [w for w in matched if w in exact]
@@ -129,11 +132,11 @@ def score(parsed: Parsed, ctx: Context) -> Score:
         return Score(None, {"reason": "the construct has no reasoning sections"})
     per_section = {}
     for name in sections:
-        text = parsed.section_text(name)
-        correction = self_correction(text, p)
+        lowered, words = ctx.lowered(parsed, name), ctx.words(parsed, name)
+        correction = self_correction(lowered, len(words), p)
         lexicon = c.tag(name).voice
         if lexicon:
-            spoken = voice(text, lexicon, p)
+            spoken = voice(lowered, words, lexicon, p)
             w = p["voice_weight"]
             value = (1 - w) * correction["value"] + w * spoken["value"]
             per_section[name] = {"score": round(value, 6), "self_correction": correction, "voice": spoken}

@@ -141,6 +141,16 @@ def _sentence_end(text: str, start: int) -> int:
     return m.start() + 1 if m else min(len(text), start + SEGMENT_CHARS)
 
 
+def _starts_sentence(text: str, at: int) -> bool:
+    """Whether position `at` begins a sentence: only white space since the last . ! ? or the start."""
+    i = at - 1
+    while i >= 0 and text[i] in " \t\r\n*_":
+        if text[i] == "\n":
+            return True
+        i -= 1
+    return i < 0 or text[i] in ".!?:"
+
+
 def extract_answer(text: str) -> Extracted:
     """Find the answer a text gives (see the module docstring for the order of evidence)."""
     if not text or not text.strip():
@@ -154,7 +164,8 @@ def extract_answer(text: str) -> Extracted:
                 return _from_segment(content, "boxed")
 
     lowered = lower_same_length(tail)
-    for m in reversed(list(_PHRASE_RE.finditer(lowered))):
+    phrases = list(_PHRASE_RE.finditer(lowered)) if "answer" in lowered or "result" in lowered else []
+    for m in reversed(phrases):
         segment = tail[m.end() : _sentence_end(tail, m.end())]
         if not segment.strip():
             continue
@@ -171,8 +182,7 @@ def extract_answer(text: str) -> Extracted:
         return _from_segment(roots[-1].group(0), "roots")  # "x = 3 or x = 2" at the very end
 
     for m in reversed(list(_CONCLUSION_RE.finditer(lowered))):
-        at = m.start()
-        if at and not (tail[at - 1] in ".!?\n" or tail[:at].rstrip()[-1:] in (".", "!", "?", "")):
+        if not _starts_sentence(tail, m.start()):
             continue  # "so" in the middle of a sentence is not a conclusion
         end = _sentence_end(tail, m.end())
         sentence = tail[m.end() : end]

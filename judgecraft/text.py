@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import string
 
 _PUNCTUATION_TO_SPACE = str.maketrans({ch: " " for ch in string.punctuation + "“”‘’…—–«»"})
@@ -13,9 +12,11 @@ def words(text: str) -> list[str]:
     return text.translate(_PUNCTUATION_TO_SPACE).split()
 
 
-_SENTENCE_END_RE = re.compile(r"[.!?\n]+")
+_PUNCTUATION_TO_SPACE_OR_BREAK = str.maketrans(
+    {ch: " " for ch in string.punctuation + "“”‘’…—–«»"} | {ch: "\n" for ch in ".!?"}
+)
 
 
 def sentences(text: str) -> list[list[str]]:
     """The words of each sentence (split at . ! ? and new lines); empty sentences dropped."""
-    return [w for w in (words(s) for s in _SENTENCE_END_RE.split(text)) if w]
+    return [w for w in (line.split() for line in text.translate(_PUNCTUATION_TO_SPACE_OR_BREAK).split("\n")) if w]

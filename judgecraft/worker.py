@@ -34,10 +34,15 @@ class WorkerCrashed(RuntimeError):
 
 
 class BoundedWorker:
-    """One child process running `python -m <module>`, answering one JSON request per line."""
+    """One child process running `python -m <module>`, answering one JSON request per line.
 
-    def __init__(self, module: str):
+    The module first writes `{"ready": true}` once it has imported what it needs, then one reply per
+    request line.
+    """
+
+    def __init__(self, module: str, startup_timeout: float = 120.0):
         self.module = module
+        self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self._lock = threading.Lock()
@@ -45,7 +50,7 @@ class BoundedWorker:
 
     def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         with self._lock:
-            process = self._ensure_started()
+            process = self._ensure_started()  # may raise WorkerCrashed
             assert process.stdin is not None
             try:
                 process.stdin.write(json.dumps(request).encode() + b"\n")
@@ -76,6 +81,16 @@ class BoundedWorker:
                 env=env,
                 start_new_session=True,  # a Ctrl-C meant for the trainer does not hit the worker first
             )
+            # The child says it is ready once its imports are done, so start-up never counts against
+            # a request's timeout.
+            try:
+                ready = json.loads(self._read_line(self._process, self.startup_timeout))
+            except (WorkerTimeout, WorkerCrashed, json.JSONDecodeError) as err:
+                self._kill()
+                raise WorkerCrashed(f"worker {self.module} did not start: {err}") from None
+            if not ready.get("ready"):
+                self._kill()
+                raise WorkerCrashed(f"worker {self.module} did not start: {ready}")
         return self._process
 
     def _read_line(self, process: subprocess.Popen[bytes], timeout: float) -> bytes:

@@ -134,3 +134,35 @@ def test_plain_numbers_never_touch_the_worker():
     checker = AnswerChecker(timeout=0.000001)  # a worker call would time out at once
     assert checker.check("The answer is 1,024", "1024").equal
     assert checker.check("The answer is 0.25", "25%").equal
+
+
+def test_the_worker_never_reimports_the_users_script(tmp_path):
+    """A training script without a __main__ guard must not run again inside the answer worker."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "runs.txt"
+    script = tmp_path / "train.py"
+    script.write_text(
+        "from judgecraft import AnswerChecker\n"
+        f"open({str(marker)!r}, 'a').write('run\\n')\n"
+        "print(AnswerChecker().check('The answer is \\\\boxed{2(x+1)}', '2x+2').method)\n",
+        encoding="utf-8",
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "math-verify", out.stderr
+    assert marker.read_text().count("run") == 1
+
+
+def test_the_worker_is_killed_on_timeout_and_restarted():
+    from judgecraft.answer import _worker
+
+    checker = AnswerChecker(timeout=5.0)
+    assert checker.check("The answer is \\boxed{2x+2}", "2(x+1)").equal
+    first = _worker.pid
+    slow = AnswerChecker(timeout=0.05).check("The answer is \\boxed{(x+1)^{200}(y+1)^{200}}", "(x+1)^{201}(y+1)^{200}")
+    assert slow.method in ("timeout", "math-verify") and not slow.equal
+    if slow.method == "timeout":
+        assert _worker.pid is None  # killed
+    assert checker.check("The answer is \\boxed{2x+2}", "2(x+1)").equal
+    assert _worker.pid is not None and (slow.method != "timeout" or _worker.pid != first)

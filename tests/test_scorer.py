@@ -80,3 +80,26 @@ def test_user_component_is_scored(tmp_path, seed_example):
         assert scorer.score(seed_example, answer="24").total == pytest.approx(3.5)
     finally:
         COMPONENTS.pop("aye")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<competition>" * 20000,
+        "<competition><pirate>" + "<knight><viking><result><winner>" * 4000,
+        "wait, let me re-check " * 50000,
+        "<competition><pirate>" + "arr matey " * 100000 + "</pirate></competition>",
+        "<competition>\n<pirate>\n" + "9" * 200000 + "\n</pirate>\n</competition>\n" + "1" * 100000,
+        "\ud800\udfff<competition>\x00</competition>",
+        '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaaaaaaaaaaaa">]><competition>&a;&a;&a;</competition>',
+    ],
+)
+def test_hostile_completions_score_quickly_without_raising(hostile):
+    import time
+
+    for scorer in (Scorer("pkv", stage="round3"), Scorer("think", stage="full")):
+        start = time.perf_counter()
+        bd = scorer.score(hostile, answer="24")
+        assert time.perf_counter() - start < 5.0
+        assert isinstance(bd.total, float)
+        assert not any("Error" in e for e in bd.errors), bd.errors

@@ -82,16 +82,21 @@ def last_number(text: str) -> Number | None:
 
 
 def _last_digit_number(text: str) -> Number | None:
-    last_digit = max(text.rfind(d) for d in "0123456789")
-    if last_digit < 0:
-        return None
-    lo = max(0, last_digit - 64)
-    candidates = _digit_numbers(text[lo : last_digit + 32]) if lo else _digit_numbers(text)
-    if lo and (not candidates or (candidates[0].start == 0 and not text[lo - 1].isspace())):
-        lo, candidates = 0, _digit_numbers(text)  # the window may have cut a long token: scan it all
-    for n in reversed(candidates):
-        if n.value is not None:
-            return Number(n.start + lo, n.end + lo, n.raw, n.percent) if lo else n
+    """The last number written in digits: find the last digit with str.rfind (C speed), scan only a
+    small window around it, and step back window by window past digits that are not numbers (x2)."""
+    high = len(text)
+    while high > 0:
+        last_digit = max(text.rfind(d, 0, high) for d in "0123456789")
+        if last_digit < 0:
+            return None
+        low = max(0, last_digit - 64)
+        while low > 0 and not text[low - 1].isspace():
+            low -= 1  # start the window between two tokens, never inside one
+        candidates = _digit_numbers(text[low : last_digit + 32])
+        for n in reversed(candidates):
+            if n.value is not None:
+                return Number(n.start + low, n.end + low, n.raw, n.percent) if low else n
+        high = low
     return None
 
 

@@ -292,6 +292,8 @@ def _out_of_order(canonical: tuple[str, ...], first_pos: dict[str, int]) -> list
     """Tags outside the longest run that appears in the canonical order (the fewest moves to fix it)."""
     present = sorted((pos, canonical.index(name), name) for name, pos in first_pos.items())
     ranks = [rank for _, rank, _ in present]
+    if ranks == sorted(ranks):
+        return []  # the common case: already in order
     n = len(ranks)
     best = [1] * n
     prev = [-1] * n

@@ -13,6 +13,9 @@ from judgecraft.scores import (
     coherence,
     correctness,
     judge_accuracy,
+    judge_quality,
+    judge_reflection,
+    judge_winner,
     length,
     originality,
     reflection,
@@ -37,6 +40,9 @@ _MODULES = {
     "steps": steps,
     "coherence": coherence,
     "answer_quality": answer_quality,
+    "judge_winner": judge_winner,
+    "judge_quality": judge_quality,
+    "judge_reflection": judge_reflection,
 }
 
 COMPONENTS: dict[str, Component] = {

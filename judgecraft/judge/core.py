@@ -217,9 +217,10 @@ class Judge:
                 parsed = parse_verdict(result.text, call.request.schema)
             except JudgeError as err:
                 self.stats["malformed"] += 1
-                hint = " (cut at max_tokens: raise max_tokens)" if result.finish_reason == "length" else ""
+                cut = result.finish_reason == "length"
+                hint = " (cut at max_tokens: raise max_tokens or lower rationale_max_chars)" if cut else ""
                 outcome.error = JudgeError(f"{err.message}{hint}", "malformed", outcome.attempts, call.key)
-                if last_round:
+                if last_round or (cut and self.temperature == 0):  # greedy would write the same again
                     advance()
                 else:
                     retry.append(i)

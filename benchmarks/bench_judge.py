@@ -100,7 +100,10 @@ def overhead(backend, items_src, repeats: int, weighting: str, **cfg):
     def vllm_alone():
         outs = llm.chat(messages, params, use_tqdm=False)
         for o in outs:
-            json.loads(o.outputs[0].text)
+            try:
+                json.loads(o.outputs[0].text)
+            except json.JSONDecodeError:
+                pass  # an output cut at max_tokens: judgecraft reports it as a malformed verdict
         return outs
 
     def judgecraft(cache_path):
@@ -165,7 +168,7 @@ def main() -> None:
     backend = VLLMBackend(model, dtype="float32", max_model_len=4096, enforce_eager=True)
     _ = backend.llm
     load_s = time.perf_counter() - t0
-    cfg = {"rationale_max_chars": 120, "max_tokens": 200, "max_chars_per_candidate": 1500}
+    cfg = {"rationale_max_chars": 120, "max_tokens": 300, "max_chars_per_candidate": 1500}
     probe = Judge(backend, "pkv", cache=False, **cfg)
     pool, sources = example_items(probe, max(args.items, args.bias_items))
     result = {

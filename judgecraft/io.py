@@ -406,7 +406,7 @@ class ParquetOutput:
 _PART_RE = re.compile(r"part-(\d{6})\.parquet")
 
 
-def _safe_str(value: Any) -> str | None:
+def safe_text(value: Any) -> str | None:
     """Text Parquet can store: lone surrogates (legal in JSON, not in UTF-8) are escaped."""
     if value is None:
         return None
@@ -416,8 +416,8 @@ def _safe_str(value: Any) -> str | None:
 
 def _parquet_safe(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
-    out["id"] = _safe_str(row.get("id"))
-    out["error"] = _safe_str(row.get("error"))
+    out["id"] = safe_text(row.get("id"))
+    out["error"] = safe_text(row.get("error"))
     return out
 
 

@@ -36,7 +36,9 @@ from judgecraft.io import (
     decode_row,
     detect_format,
     iter_raw_rows,
+    record_from_line,
     record_from_mapping,
+    safe_text,
 )
 from judgecraft.scorer import Breakdown, Scorer
 
@@ -422,10 +424,15 @@ def score_dump(
 class BatchScorer:
     """Scores a columnar batch: a dict of columns, a pandas DataFrame or a pyarrow Table.
 
-    Made for `ray.data.Dataset.map_batches(BatchScorer, fn_constructor_kwargs=..., concurrency=n)`
+    Made for Ray Data's `map_batches(BatchScorer, fn_constructor_kwargs=..., compute=ActorPoolStrategy(size=n))`
     (one Scorer per actor, built once) and `datasets.Dataset.map(BatchScorer(...), batched=True)`.
-    Returns a pyarrow Table for a pyarrow Table, else a dict of lists: the `keep` columns, then
-    total, every component and error. Bad rows get null scores and an error, never an exception.
+    A batch holds either the dump's columns (prompt, completion, answer, id, as named by `fields`),
+    or, with `jsonl_column`, raw JSONL lines (Ray's `read_text`), which are then decoded exactly as
+    `judgecraft score` decodes them, so a bad line is a row with an error here too. Read lines with
+    `encoding="latin-1"` (and `jsonl_encoding="latin-1"`) so invalid UTF-8 reaches the scorer intact.
+
+    Returns a pyarrow Table for a pyarrow Table, else a dict of lists: id, the `keep` columns, total,
+    every component and error. Bad rows get null scores and an error, never an exception.
     """
 
     def __init__(
@@ -435,20 +442,39 @@ class BatchScorer:
         weights: dict[str, float] | None = None,
         params: dict[str, dict[str, Any]] | None = None,
         fields: Fields | None = None,
-        keep: Sequence[str] = ("id",),
+        keep: Sequence[str] = (),
+        jsonl_column: str | None = None,
+        jsonl_encoding: str = "utf-8",
     ):
         self.config = ScoreConfig(construct, stage, weights, params, fields or Fields())
         self.scorer = self.config.scorer()
         self.keep = tuple(keep)
+        self.jsonl_column = jsonl_column
+        self.jsonl_encoding = jsonl_encoding
         self.columns = ["total", *self.scorer.components, "error"]
+
+    def _record(self, data: dict[str, Any], index: int) -> Record:
+        fields = self.config.fields
+        if self.jsonl_column is None:
+            record = record_from_mapping(data, index, fields)
+            record.id = data.get(fields.id)
+            return record
+        line = data.get(self.jsonl_column)
+        raw = line.encode(self.jsonl_encoding, "surrogateescape") if isinstance(line, str) else bytes(line or b"")
+        record = record_from_line(raw, index, fields)
+        if record.id == index:  # a row number within this batch means nothing outside it
+            record.id = None
+        return record
 
     def __call__(self, batch: Any) -> Any:
         columns, as_arrow = _columns_of(batch)
         n = len(next(iter(columns.values()))) if columns else 0
-        out: dict[str, list[Any]] = {name: [] for name in (*self.keep, *self.columns)}
+        out: dict[str, list[Any]] = {name: [] for name in ("id", *self.keep, *self.columns)}
         for i in range(n):
             data = {name: _plain(values[i]) for name, values in columns.items()}
-            row, _ = score_record(self.scorer, record_from_mapping(data, i, self.config.fields))
+            record = self._record(data, i)
+            row, _ = score_record(self.scorer, record)
+            out["id"].append(safe_text(record.id))
             for name in self.keep:
                 out[name].append(data.get(name))
             for name in self.columns:
@@ -457,9 +483,10 @@ class BatchScorer:
             import pyarrow as pa
 
             return pa.table(
-                {name: pa.array(out[name]) for name in self.keep}
+                {"id": pa.array(out["id"], type=pa.string())}
+                | {name: pa.array(out[name]) for name in self.keep}
                 | {name: pa.array(out[name], type=pa.float64()) for name in self.columns[:-1]}
-                | {"error": pa.array(out["error"], type=pa.string())}
+                | {"error": pa.array([safe_text(e) for e in out["error"]], type=pa.string())}
             )
         return out
 

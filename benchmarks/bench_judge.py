@@ -19,6 +19,7 @@ Writes benchmarks/results/judge.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -100,10 +101,9 @@ def overhead(backend, items_src, repeats: int, weighting: str, **cfg):
     def vllm_alone():
         outs = llm.chat(messages, params, use_tqdm=False)
         for o in outs:
-            try:
+            # an output cut at max_tokens: judgecraft reports it as a malformed verdict
+            with contextlib.suppress(json.JSONDecodeError):
                 json.loads(o.outputs[0].text)
-            except json.JSONDecodeError:
-                pass  # an output cut at max_tokens: judgecraft reports it as a malformed verdict
         return outs
 
     def judgecraft(cache_path):

@@ -74,10 +74,11 @@ def extract_trace(
 
 
 def to_sft_record(prompt: str, trace: TraceRecord, open_tag: str = "think") -> dict[str, Any]:
-    """An SFT example (prompt, thinking trace, final answer) plus TRL's conversational `messages`."""
+    """An SFT example: prompt/completion (what `judgecraft train` stage 1 reads), the trace, and TRL's `messages`."""
     completion = f"<{open_tag}>\n{trace.thinking_trace}\n</{open_tag}>\n{trace.final_output}"
     return {
         "prompt": prompt,
+        "completion": completion,
         "thinking_trace": trace.thinking_trace,
         "final_answer": trace.final_output,
         "messages": [

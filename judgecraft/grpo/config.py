@@ -1,0 +1,169 @@
+"""The settings of one training run, read from a TOML file (`judgecraft train --config run.toml`).
+
+Every field has a default that trains SmolLM2-135M on the CPU; a 14B run changes the model, the
+lengths and the dtype. Unknown keys are errors (a typo must not silently train with a default),
+and every error names the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOSSES = ("grpo", "dr_grpo", "dapo")
+SCALES = ("group", "batch", "none")
+ROLLOUTS = ("vllm", "hf")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+class TrainConfigError(ValueError):
+    """A bad training config: says which file, which key and what is wrong."""
+
+    def __init__(self, source: str, key: str, problem: str):
+        self.source, self.key, self.problem = source, key, problem
+        super().__init__(f"{source}: [{key}] {problem}")
+
+
+@dataclass
+class SFTConfig:
+    """Stage 1 of the Shannon recipe: supervised fine-tuning on trace records before GRPO."""
+
+    data: str = ""  # JSONL of {"prompt": ..., "completion": ...} (what `judgecraft traces --sft` writes)
+    steps: int = 0  # 0 = no SFT stage
+    batch_size: int = 4
+    learning_rate: float = 2e-4
+    max_tokens: int = 1024
+
+
+@dataclass
+class TrainConfig:
+    # what to train
+    model: str = "smollm2"  # an HF model folder, or "smollm2" for the bundled small model
+    data: str = "examples/questions.jsonl"  # JSONL with a question and a gold answer per line
+    question_field: str = "question"
+    answer_field: str = "answer"
+    construct: str = "pkv"
+    stage: str | None = None  # the construct's stage (its default stage when None)
+    weights: dict[str, float] = field(default_factory=dict)  # component weight overrides
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # component parameter overrides
+    system_prompt: str | None = None  # None = the construct's system prompt; "" = none
+    prefill: bool = False  # start the answer with the construct's prefill (scored as its continuation)
+    # the algorithm
+    steps: int = 40
+    prompts_per_step: int = 2
+    group_size: int = 4
+    max_prompt_tokens: int = 1024
+    max_completion_tokens: int = 128
+    temperature: float = 1.0
+    top_p: float = 1.0
+    loss: str = "grpo"  # grpo | dr_grpo | dapo
+    scale_rewards: str | None = None  # group | batch | none (None: "none" for dr_grpo, else "group")
+    clip_low: float = 0.2
+    clip_high: float | None = None  # None: 0.28 for dapo, else clip_low
+    kl_coef: float = 0.0  # 0 = no reference pass at all
+    updates_per_batch: int = 1  # PPO-style passes over each batch of rollouts (mu)
+    # the optimiser and the model
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_targets: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    dtype: str = "float32"
+    gradient_checkpointing: bool = False
+    micro_batch: int = 4  # sequences per forward/backward
+    logprob_chunk: int = 512  # completion tokens whose full-vocabulary logits exist at once
+    # rollouts
+    rollout: str = "vllm"  # vllm | hf (plain transformers generate, for machines without vLLM)
+    vllm_memory_fraction: float = 0.35  # GPU only: the share vLLM may take for weights and KV cache
+    vllm_sleep: bool = True  # GPU only: free vLLM's KV cache while the policy trains
+    # bookkeeping
+    seed: int = 0
+    output_dir: str = "out/grpo"
+    save_every: int = 10
+    judge: str | None = None  # a judge spec (see judgecraft.judge.make_judge) when judge components are weighted
+    sft: SFTConfig = field(default_factory=SFTConfig)
+
+    @property
+    def effective_scale(self) -> str:
+        return self.scale_rewards or ("none" if self.loss == "dr_grpo" else "group")
+
+    @property
+    def effective_clip_high(self) -> float:
+        if self.clip_high is not None:
+            return self.clip_high
+        return 0.28 if self.loss == "dapo" else self.clip_low
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self, source: str = "<config>") -> TrainConfig:
+        def need(ok: bool, key: str, problem: str) -> None:
+            if not ok:
+                raise TrainConfigError(source, key, problem)
+
+        need(self.loss in LOSSES, "loss", f"{self.loss!r} is not one of {LOSSES}")
+        need(self.scale_rewards in (None, *SCALES), "scale_rewards", f"{self.scale_rewards!r} is not one of {SCALES}")
+        need(self.rollout in ROLLOUTS, "rollout", f"{self.rollout!r} is not one of {ROLLOUTS}")
+        need(self.dtype in DTYPES, "dtype", f"{self.dtype!r} is not one of {DTYPES}")
+        for key in ("steps", "prompts_per_step", "max_prompt_tokens", "max_completion_tokens", "micro_batch"):
+            need(getattr(self, key) >= 1, key, "must be at least 1")
+        need(self.group_size >= 2, "group_size", "must be at least 2 (advantages compare completions in a group)")
+        need(self.updates_per_batch >= 1, "updates_per_batch", "must be at least 1")
+        need(self.logprob_chunk >= 1, "logprob_chunk", "must be at least 1")
+        need(self.lora_rank >= 1, "lora_rank", "must be at least 1")
+        need(self.learning_rate > 0, "learning_rate", "must be positive")
+        need(self.kl_coef >= 0, "kl_coef", "must be 0 or more")
+        need(0 <= self.clip_low < 1, "clip_low", "must be in [0, 1)")
+        need(self.clip_high is None or self.clip_high >= 0, "clip_high", "must be 0 or more")
+        need(self.temperature > 0, "temperature", "must be positive")
+        need(0 < self.vllm_memory_fraction < 1, "vllm_memory_fraction", "must be in (0, 1)")
+        need(self.save_every >= 1, "save_every", "must be at least 1")
+        need(self.sft.steps >= 0, "sft.steps", "must be 0 or more")
+        need(self.sft.steps == 0 or bool(self.sft.data), "sft.data", "is required when sft.steps > 0")
+        return self
+
+
+def _build(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        where = prefix + key
+        if key not in known:
+            raise TrainConfigError(source, where, f"unknown key (known: {', '.join(sorted(known))})")
+        if key == "sft":
+            if not isinstance(value, dict):
+                raise TrainConfigError(source, where, "must be a table")
+            kwargs[key] = _build(SFTConfig, value, source, "sft.")
+            continue
+        default = getattr(cls(), key)
+        if default is not None and not isinstance(default, dict | list):
+            expected = float if isinstance(default, float) else type(default)
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise TrainConfigError(source, where, f"expected {expected.__name__}, got {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Read a run's TOML (or only defaults when `path` is None); `overrides` win over the file."""
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TrainConfigError(source, "-", "file not found") from None
+        except tomllib.TOMLDecodeError as err:
+            raise TrainConfigError(source, "-", f"not valid TOML: {err}") from None
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return _build(TrainConfig, data, source).validate(source)

@@ -212,7 +212,9 @@ def score(
         raise typer.BadParameter(f"{dump} does not exist", param_hint="DUMP")
     try:
         detect_format(dump)
-        out = out or dump.with_name(dump.name.split(".")[0] + ".scores.jsonl")
+        if out is None:  # run.a.jsonl -> run.a.scores.jsonl; shard 2/8 -> run.a.scores.shard2of8.jsonl
+            tag = ".shard{}of{}".format(*shard.split("/")) if shard and "/" in shard else ""
+            out = dump.with_name(f"{dump.stem}.scores{tag}.jsonl")
         detect_format(out)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None

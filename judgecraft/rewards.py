@@ -117,7 +117,7 @@ class ScoringSession:
                     out.append(self.scorer.score(completion, answer=answer, prefill=prefill or ""))
                     self.scored += 1
                     continue
-                gold = None if answer is None else str(answer)
+                gold = gold_text(answer)
                 if prefill is None:
                     prefill = prefill_from_prompt(usable_prompt(prompt), construct)
                 key = (text, gold, prefill)
@@ -298,7 +298,8 @@ def trl_rewards(
     possible. `log` picks the logged components (default: all for combine=True, active ones otherwise).
     Every function shares one scoring pass per batch.
     """
-    total = TotalReward(construct, stage, **settings)
+    log_components = settings.pop("log_components", False)
+    total = TotalReward(construct, stage, log_components=log_components, **settings)
     scorer = total.scorer
     if combine:
         names = list(log) if log is not None else [n for n in scorer.components if n not in VERDICT_COMPONENTS]
@@ -440,7 +441,7 @@ def compute_score(
     info = extra_info if isinstance(extra_info, dict) else {}
     prefill = info.get("prefill") if isinstance(info.get("prefill"), str) else None
     session = session_for(ScoringSettings(construct, stage, weights, params))
-    bd = session.breakdowns([info.get("prompt")], [solution_str], [_verl_gold(ground_truth)], [prefill])[0]
+    bd = session.breakdowns([info.get("prompt")], [solution_str], [gold_text(ground_truth)], [prefill])[0]
     correctness = bd.components.get("correctness")
     if correctness is None or correctness.value is None:
         acc = not_applicable
@@ -452,8 +453,11 @@ def compute_score(
     return out
 
 
-def _verl_gold(ground_truth: Any) -> str | None:
-    """verl stores ground truth as a string, a number, or a list of acceptable answers (the first is used)."""
+def gold_text(ground_truth: Any) -> str | None:
+    """A gold answer as text: a string, a number, or a list/array of acceptable answers (the first is used).
+
+    verl stores ground truth that way, and TRL datasets often do too; both paths use this, so they agree.
+    """
     if isinstance(ground_truth, list | tuple):
         ground_truth = ground_truth[0] if ground_truth else None
     if hasattr(ground_truth, "tolist") and not isinstance(ground_truth, str):

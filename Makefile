@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE := 2
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv demo test test-fast bench lint format clean
+.PHONY: venv demo test test-fast bench bench-judge bench-grpo lint format clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,13 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_scoring.py
+	$(PY) benchmarks/bench_score_cli.py
+
+bench-judge: $(STAMP)
+	$(PY) benchmarks/bench_judge.py
+
+bench-grpo: $(STAMP)
+	$(PY) benchmarks/bench_grpo.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

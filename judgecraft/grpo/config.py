@@ -8,6 +8,7 @@ and every error names the file, the key and what is wrong.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,7 @@ class TrainConfig:
     weights: dict[str, float] = field(default_factory=dict)  # component weight overrides
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # component parameter overrides
     system_prompt: str | None = None  # None = the construct's system prompt; "" = none
-    prefill: bool = False  # start the answer with the construct's prefill (scored as its continuation)
+    prefill: bool | str = False  # true: the construct's prefill; a string: that text (scored as its continuation)
     # the algorithm
     steps: int = 40
     prompts_per_step: int = 2
@@ -65,6 +66,7 @@ class TrainConfig:
     clip_high: float | None = None  # None: 0.28 for dapo, else clip_low
     kl_coef: float = 0.0  # 0 = no reference pass at all
     updates_per_batch: int = 1  # PPO-style passes over each batch of rollouts (mu)
+    skip_zero_advantage: bool = True  # without KL, completions with advantage 0 add no gradient: skip their pass
     # the optimiser and the model
     learning_rate: float = 1e-4
     weight_decay: float = 0.0
@@ -143,6 +145,9 @@ def _build(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> An
             kwargs[key] = _build(SFTConfig, value, source, "sft.")
             continue
         default = getattr(cls(), key)
+        if key == "prefill" and isinstance(value, str):
+            kwargs[key] = value
+            continue
         if default is not None and not isinstance(default, dict | list):
             expected = float if isinstance(default, float) else type(default)
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -167,3 +172,25 @@ def load_train_config(path: str | Path | None = None, **overrides: Any) -> Train
             raise TrainConfigError(source, "-", f"not valid TOML: {err}") from None
     data.update({k: v for k, v in overrides.items() if v is not None})
     return _build(TrainConfig, data, source).validate(source)
+
+
+def read_training_rows(path: str | Path, valid: Any, needs: str, what: str) -> list[dict[str, Any]]:
+    """The JSON objects of a training-data JSONL file (questions, SFT examples), blank lines skipped.
+
+    Training data is the user's own, so unlike a dump to score, a bad line stops the run: the error names
+    the file and line, and `needs` says what `valid(row)` wanted.
+    """
+    rows = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not JSON ({err})") from None
+        if not isinstance(row, dict) or not valid(row):
+            raise ValueError(f"{path}:{number}: {needs}")
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no {what}")
+    return rows

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from judgecraft.grpo.config import TrainConfig
+from judgecraft.grpo.config import TrainConfig, read_training_rows
 from judgecraft.grpo.logprobs import completion_logprobs, make_batch
 from judgecraft.grpo.losses import LossNormaliser, group_advantages, policy_loss
 from judgecraft.grpo.policy import Policy, load_policy, resolve_model
@@ -42,20 +42,10 @@ class Question:
 
 def read_questions(path: str | Path, question_field: str, answer_field: str) -> list[dict[str, Any]]:
     """Rows of a JSONL file that have a question; a broken line is an error that names its line."""
-    rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{number}: not JSON ({err})") from None
-        if not isinstance(row, dict) or not isinstance(row.get(question_field), str):
-            raise ValueError(f"{path}:{number}: no text field {question_field!r}")
-        rows.append({"question": row[question_field], "answer": row.get(answer_field)})
-    if not rows:
-        raise ValueError(f"{path}: no questions")
-    return rows
+    rows = read_training_rows(
+        path, lambda r: isinstance(r.get(question_field), str), f"no text field {question_field!r}", "questions"
+    )
+    return [{"question": r[question_field], "answer": r.get(answer_field)} for r in rows]
 
 
 def prompt_order(n: int, seed: int, start: int, count: int) -> list[int]:
@@ -104,7 +94,7 @@ class GRPOTrainer:
         )
         c = self.scorer.construct
         self.system_prompt = c.system_prompt if config.system_prompt is None else config.system_prompt
-        self.prefill = c.prefill if config.prefill else ""
+        self.prefill = config.prefill if isinstance(config.prefill, str) else (c.prefill if config.prefill else "")
         self.judge = None
         if config.judge:
             from judgecraft.judge.core import make_judge
@@ -224,6 +214,8 @@ class GRPOTrainer:
         update = self.update(
             [picked[s.prompt_index].prompt_ids for s in samples], [s.completion_ids for s in samples], advantages.values
         )
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # hand the update's activations back before vLLM wakes (the plan assumes it)
         t_end = time.perf_counter()
 
         lengths = [len(s.completion_ids) for s in samples]
@@ -263,7 +255,8 @@ class GRPOTrainer:
             cfg.loss, len(completions), sum(len(c) for c in completions), cfg.max_completion_tokens
         )
         # Zero-advantage completions add nothing to the surrogate; without a KL term they are skipped.
-        keep = [i for i in range(len(completions)) if cfg.kl_coef > 0 or advantages[i] != 0]
+        skip = cfg.skip_zero_advantage and cfg.kl_coef == 0
+        keep = [i for i in range(len(completions)) if not skip or advantages[i] != 0]
         stats = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "trained_sequences": len(keep), "grad_norm": 0.0}
         if not keep:
             return stats

@@ -17,27 +17,19 @@ from typing import Any
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from judgecraft.grpo.config import SFTConfig
+from judgecraft.grpo.config import SFTConfig, read_training_rows
 from judgecraft.grpo.logprobs import completion_logprobs, make_batch
 from judgecraft.grpo.policy import Policy
 
 
-def read_sft_examples(path: str | Path) -> list[dict[str, str]]:
+def read_sft_examples(path: str | Path) -> list[dict[str, Any]]:
     """{"prompt": str or chat messages, "completion": str} per line; a broken line is an error naming it."""
-    rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{number}: not JSON ({err})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("completion"), str) or "prompt" not in row:
-            raise ValueError(f"{path}:{number}: needs a prompt and a text completion")
-        rows.append(row)
-    if not rows:
-        raise ValueError(f"{path}: no examples")
-    return rows
+    return read_training_rows(
+        path,
+        lambda r: isinstance(r.get("completion"), str) and "prompt" in r,
+        "needs a prompt and a text completion",
+        "examples",
+    )
 
 
 def encode_example(

@@ -1,0 +1,216 @@
+"""GRPO steps per second: TRL's GRPOTrainer against judgecraft's loop, same model, prompts, group, length and reward.
+
+Both sides train SmolLM2-135M with the same LoRA (r16 on every linear layer), 2 prompts x 4 completions
+x 64 tokens per step, temperature 1, the pkv round-1 reward, no KL term, on the CPU. Each side runs in
+its own process (vLLM spawns workers; torch thread pools must not be shared) for `--steps` steps; the
+first step is a warm-up and is not timed. Writes benchmarks/results/grpo.json.
+
+    python benchmarks/bench_grpo.py [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "grpo.json"
+PROMPTS, GROUP, TOKENS = 2, 4, 64
+LORA = dict(r=16, alpha=32, targets=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+
+def system_prompt() -> str:
+    """The one-shot format prompt of the example run: without it the small model never writes a tag, every
+    group's rewards are equal and judgecraft would skip the update entirely (an unfair comparison)."""
+    return tomllib.loads((ROOT / "examples" / "grpo-smollm2.toml").read_text())["system_prompt"]
+
+
+def arithmetic(n: int) -> list[dict[str, str]]:
+    rows = [json.loads(line) for line in (ROOT / "examples" / "arithmetic.jsonl").read_text().splitlines()]
+    return rows[:n]
+
+
+def run_trl(steps: int, out: Path) -> dict:
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from judgecraft.models import small_model_dir
+    from judgecraft.rewards import trl_rewards
+
+    data = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "system", "content": system_prompt()}, {"role": "user", "content": r["question"]}],
+                "answer": r["answer"],
+            }
+            for r in arithmetic(64)
+        ]
+    )
+    funcs, weights = trl_rewards("pkv", stage="round1")
+    times: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            times.append(time.perf_counter() - self.t0)
+
+    config = GRPOConfig(
+        output_dir=str(out),
+        max_steps=steps,
+        per_device_train_batch_size=PROMPTS * GROUP,
+        num_generations=GROUP,
+        max_completion_length=TOKENS,
+        learning_rate=1e-4,
+        beta=0.0,
+        loss_type="grpo",
+        temperature=1.0,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        bf16=False,
+        seed=0,
+        reward_weights=weights,
+        dataloader_num_workers=0,
+    )
+    peft = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], target_modules=LORA["targets"], task_type="CAUSAL_LM")
+    trainer = GRPOTrainer(
+        model=str(small_model_dir()),
+        reward_funcs=funcs,
+        args=config,
+        train_dataset=data,
+        peft_config=peft,
+        callbacks=[Clock()],
+    )
+    trainer.train()
+    lengths = [e["completions/mean_length"] for e in trainer.state.log_history if "completions/mean_length" in e]
+    return {"step_seconds": times, "completion_tokens": [x * PROMPTS * GROUP for x in lengths]}
+
+
+def run_judgecraft(steps: int, out: Path, skip_zero_advantage: bool = True) -> dict:
+    from judgecraft.grpo.config import load_train_config
+    from judgecraft.grpo.loop import GRPOTrainer
+
+    data = out / "arithmetic.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in arithmetic(64)))
+    cfg = load_train_config(
+        None,
+        model="smollm2",
+        data=str(data),
+        construct="pkv",
+        stage="round1",
+        system_prompt=system_prompt(),
+        steps=steps,
+        prompts_per_step=PROMPTS,
+        group_size=GROUP,
+        max_completion_tokens=TOKENS,
+        temperature=1.0,
+        loss="grpo",
+        kl_coef=0.0,
+        learning_rate=1e-4,
+        lora_rank=LORA["r"],
+        lora_alpha=LORA["alpha"],
+        lora_targets=LORA["targets"],
+        micro_batch=PROMPTS * GROUP,
+        output_dir=str(out / "run"),
+        save_every=10_000,
+        skip_zero_advantage=skip_zero_advantage,
+    )
+    rows = GRPOTrainer(cfg).run(resume=False, progress=False)
+    return {
+        "step_seconds": [r["step_seconds"] for r in rows],
+        "completion_tokens": [r["completion_tokens"] * PROMPTS * GROUP for r in rows],
+        "trained_sequences": [r["trained_sequences"] for r in rows],
+        "rollout_seconds": [r["rollout_seconds"] for r in rows],
+        "update_seconds": [r["update_seconds"] for r in rows],
+    }
+
+
+SIDES = {
+    "trl": run_trl,
+    "judgecraft": run_judgecraft,
+    "judgecraft_equal_work": lambda steps, out: run_judgecraft(steps, out, skip_zero_advantage=False),
+}
+
+
+def side(name: str, steps: int) -> dict:
+    """Run one side in a fresh process and read its JSON back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        cmd = [sys.executable, __file__, "--side", name, "--steps", str(steps), "--out", str(result)]
+        subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        return json.loads(result.read_text())
+
+
+def summarise(raw: dict) -> dict:
+    timed = raw["step_seconds"][1:]  # the first step warms up (allocations, vLLM graph set-up, LoRA load)
+    tokens = raw["completion_tokens"][1 : 1 + len(timed)]
+    seconds = statistics.fmean(timed)
+    return {
+        "seconds_per_step": round(seconds, 3),
+        "steps_per_second": round(1 / seconds, 4),
+        "completion_tokens_per_second": round(sum(tokens) / sum(timed), 2),
+        "timed_steps": len(timed),
+        "raw": raw,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--side", choices=list(SIDES))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if args.side:
+        with tempfile.TemporaryDirectory() as tmp:
+            args.out.write_text(json.dumps(SIDES[args.side](args.steps, Path(tmp))))
+        return
+
+    results = {}
+    for name in SIDES:
+        print(f"bench_grpo: {name}, {args.steps} steps ...", flush=True)
+        results[name] = summarise(side(name, args.steps))
+    ratio = results["trl"]["seconds_per_step"] / results["judgecraft"]["seconds_per_step"]
+    equal = results["trl"]["seconds_per_step"] / results["judgecraft_equal_work"]["seconds_per_step"]
+    report = {
+        "setup": {
+            "model": "SmolLM2-135M-Instruct (float32, CPU)",
+            "prompts_per_step": PROMPTS,
+            "group_size": GROUP,
+            "max_completion_tokens": TOKENS,
+            "lora": LORA,
+            "reward": "pkv round1 (tags + structure + correctness)",
+            "cpu_cores": len(os.sched_getaffinity(0)),
+            "trl_generation": "transformers generate (TRL's default, use_vllm=False)",
+            "judgecraft_generation": "in-process vLLM with the LoRA adapter via LoRARequest",
+        },
+        **results,
+        "speedup_steps_per_second": round(ratio, 3),
+        # judgecraft skips the update pass of completions whose advantage is 0 (their gradient is exactly 0);
+        # TRL runs it for every completion. The equal-work side trains every completion, like TRL.
+        "speedup_equal_work": round(equal, 3),
+        "target": 2.0,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        f"bench_grpo: TRL {results['trl']['seconds_per_step']:.1f} s/step, judgecraft "
+        f"{results['judgecraft']['seconds_per_step']:.1f} s/step -> {ratio:.2f}x steps/s (target 2x); "
+        f"{equal:.2f}x when judgecraft also trains zero-advantage completions; {RESULTS}"
+    )
+
+
+if __name__ == "__main__":
+    main()

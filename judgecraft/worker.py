@@ -5,7 +5,8 @@ main script, so a training script without an `if __name__ == "__main__":` guard 
 again inside the worker; and fork is unsafe beside the threads of torch and a trainer. A plain child
 process started as `python -m <module>` imports only what it needs. Requests and replies are JSON
 lines over its stdin and stdout; a reply that does not come within the timeout gets the child
-killed (SIGKILL, not a signal handler inside it), and the next request starts a fresh one. Calls are
+killed (SIGKILL, not a signal handler inside it), and the next request starts a fresh one. The child
+runs under `judgecraft.children`'s guardian, so it never outlives this process. Calls are
 serialised by a lock, so the worker is safe to use from threads and from `asyncio.to_thread`.
 """
 
@@ -21,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from judgecraft.children import kill_group, spawn
 
 PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -73,13 +76,15 @@ class BoundedWorker:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
             self._buffer = b""
-            self._process = subprocess.Popen(
+            # Under a guardian in its own process group: a Ctrl-C meant for the trainer does not hit
+            # the worker first, and the worker dies with this process however it ends (even SIGKILL).
+            self._process = spawn(
                 [sys.executable, "-m", self.module],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 env=env,
-                start_new_session=True,  # a Ctrl-C meant for the trainer does not hit the worker first
+                grace=0,
             )
             # The child says it is ready once its imports are done, so start-up never counts against
             # a request's timeout.
@@ -112,9 +117,7 @@ class BoundedWorker:
 
     def _kill(self) -> None:
         if self._process is not None:
-            if self._process.poll() is None:
-                self._process.kill()
-            self._process.wait()
+            kill_group(self._process)
             for stream in (self._process.stdin, self._process.stdout):
                 if stream is not None:
                     stream.close()

@@ -2,14 +2,14 @@
 
 `vllm serve` is broken in some installs (the CPU build here among them), so the server is started
 as `python -m vllm.entrypoints.openai.api_server`, which works everywhere. The launcher checks the
-model folder before spending a minute on start-up, runs the server in its own process group (so
-stopping it stops its engine workers too), keeps its log in a file, and waits for /v1/models to
+model folder before spending a minute on start-up, runs the server under `judgecraft.children`'s
+guardian in its own process group (so stopping it stops its engine workers too, and it dies with
+this process), keeps its log in a file, and waits for /v1/models to
 list the model; if the process dies first, the error carries the end of its log.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from judgecraft.children import signal_group, spawn
 from judgecraft.judge.backend_vllm import check_model_dir
 from judgecraft.judge.verdict import JudgeSetupError
 
@@ -88,9 +89,8 @@ class JudgeServer:
             return self
         log = open(self.log_path, "ab")  # noqa: SIM115 (the child keeps writing to it)
         try:
-            self.process = subprocess.Popen(
-                self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
-            )
+            # Under a guardian: the server and its engine workers die with this process, even on SIGKILL.
+            self.process = spawn(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         finally:
             log.close()
         self.wait(timeout)
@@ -143,10 +143,8 @@ class JudgeServer:
         self._signal(signal.SIGKILL)
 
     def _signal(self, sig: int) -> None:
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, sig)
+        if self.process is not None:
+            signal_group(self.process, sig)
 
     def __enter__(self) -> JudgeServer:
         return self.start()

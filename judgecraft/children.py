@@ -57,9 +57,7 @@ def stop_group(process: subprocess.Popen[Any], grace: float = 20.0) -> int | Non
     """SIGTERM the group, SIGKILL it after `grace` seconds; return the guardian's exit code."""
     if process.poll() is None:
         signal_group(process, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(grace)
-        except subprocess.TimeoutExpired:
-            pass
     kill_group(process)  # whatever is left of the group
     return process.returncode

@@ -24,8 +24,6 @@ from lxml import etree
 
 from judgecraft.construct import Construct
 
-MAX_TAG_INNER = 256  # attributes longer than this are not a tag but text: bounds the scan
-
 
 class TagEvent(NamedTuple):
     """One construct tag in the text."""
@@ -73,6 +71,7 @@ class Parsed:
     final_answer: str
     final_answer_start: int
     leaked: list[str] = field(default_factory=list)  # construct tags inside the final answer
+    cut: dict[str, int] = field(default_factory=dict)  # section (or "final_answer") -> characters left unscored
 
     def section(self, name: str) -> Section | None:
         found = self.sections.get(name)
@@ -102,21 +101,26 @@ class Parsed:
 
 @cache
 def _tag_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
-    """Opening, closing and self-closing forms of the construct's tags, tolerant of case, spaces and attributes."""
+    """Opening, closing and self-closing forms of the construct's tags, tolerant of case, spaces and attributes.
+
+    Linear by construction: every quantifier is possessive (no backtracking), and a candidate's
+    scan stops at the next `<` or `>`, so the regions scanned from successive candidates never
+    overlap. Attributes of any length are read, so a long tag cannot hide from the leak check.
+    """
     alternatives = "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
-    return re.compile(rf"<\s*(/)?\s*({alternatives})(?=[\s/>])[^<>]{{0,{MAX_TAG_INNER}}}?(/)?\s*>", re.IGNORECASE)
+    return re.compile(rf"<\s*+(/)?+\s*+({alternatives})(?=[\s/>])([^<>]*+)>", re.IGNORECASE)
 
 
 def scan_tags(text: str, construct: Construct) -> list[TagEvent]:
     """Every construct tag in the text, in order (case, spaces and attributes tolerated)."""
     events = []
     for m in _tag_pattern(construct.tag_names).finditer(text):
-        slash, name, self_close = m.groups()
+        slash, name, inner = m.groups()
         name = name.lower()
-        raw = m.group(0)
         closing = slash is not None
-        exact = len(raw) == len(name) + 2 + closing and raw == (f"</{name}>" if closing else f"<{name}>")
-        events.append(TagEvent(name, closing, self_close is not None and not closing, m.start(), m.end(), exact))
+        exact = not inner and m.end() - m.start() == len(name) + 2 + closing and m.group(0)[1 + closing : -1] == name
+        self_closing = not closing and inner.rstrip().endswith("/")
+        events.append(TagEvent(name, closing, self_closing, m.start(), m.end(), exact))
     return events
 
 
@@ -141,15 +145,29 @@ def detect_prefill(prompt: str | None, construct: Construct) -> str:
     return tail if not leftover.strip() else ""
 
 
-def parse(completion: str, construct: Construct, prefill: str = "") -> Parsed:
-    """Parse a completion (continuing `prefill`, if any) into a `Parsed`."""
+def parse(completion: str, construct: Construct, prefill: str = "", max_section_chars: int | None = None) -> Parsed:
+    """Parse a completion (continuing `prefill`, if any) into a `Parsed`.
+
+    With `max_section_chars`, each section's text and the final answer keep at most that many
+    characters (the first and last halves: openings and conclusions are what the scores read), so
+    the cost of scoring is bounded whatever the model wrote; `Parsed.cut` says what was left out.
+    """
     text = (prefill or "") + completion
     events = scan_tags(text, construct)
     builder = _TreeBuilder(text, construct)
     for ev in events:
         builder.feed(ev)
     builder.finish()
-    return builder.result(events, len(prefill or ""))
+    return builder.result(events, len(prefill or ""), max_section_chars)
+
+
+def bounded(text: str, start: int, end: int, limit: int | None) -> tuple[str, int]:
+    """text[start:end], or its first and last limit/2 characters when longer; and how many were dropped."""
+    size = end - start
+    if limit is None or size <= limit:
+        return text[start:end], 0
+    head = limit - limit // 2
+    return text[start : start + head] + "\n" + text[end - limit // 2 : end], size - limit
 
 
 class _TreeBuilder:
@@ -221,11 +239,14 @@ class _TreeBuilder:
     def finish(self) -> None:
         self._pop_to(0, len(self.text))
 
-    def result(self, events: list[TagEvent], prefill_len: int) -> Parsed:
+    def result(self, events: list[TagEvent], prefill_len: int, limit: int | None = None) -> Parsed:
         c, text = self.c, self.text
-        for occurrences in self.sections.values():
+        cut: dict[str, int] = {}
+        for name, occurrences in self.sections.items():
             for s in occurrences:
-                s.text = text[s.start : s.end]
+                s.text, dropped = bounded(text, s.start, s.end, limit)
+                if dropped:
+                    cut[name] = cut.get(name, 0) + dropped
         sections = self.sections
         required = [t.name for t in c.tags if not t.optional]
         missing = [t for t in required if t not in sections and t not in self.closes]
@@ -251,6 +272,9 @@ class _TreeBuilder:
         else:
             answer_start = len(text)
         leaked = sorted({ev.name for ev in events if ev.start >= answer_start})
+        final_answer, dropped = bounded(text, answer_start, len(text), limit)
+        if dropped:
+            cut["final_answer"] = dropped
         return Parsed(
             text=text,
             prefill_len=prefill_len,
@@ -266,9 +290,10 @@ class _TreeBuilder:
             variants=sorted(self.variants),
             preamble=preamble,
             interstitial=_interstitial(c, sections, text),
-            final_answer=text[answer_start:].strip(),
+            final_answer=final_answer.strip(),
             final_answer_start=answer_start,
             leaked=leaked,
+            cut=cut,
         )
 
 

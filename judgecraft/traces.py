@@ -16,7 +16,7 @@ from judgecraft.construct import Construct, load_construct
 from judgecraft.parse import parse
 
 STEP_START_RE = re.compile(
-    r"^[ \t]*(?:\d{1,3}[.)]\s|step\s*\d{1,3}\s*[:.)]|(?:first|second|third|next|then|finally|lastly)\b,?|[-*•]\s)",
+    r"^[ \t]*+(?:\d{1,3}[.)]\s|step\s*+\d{1,3}\s*+[:.)]|(?:first|second|third|next|then|finally|lastly)\b,?|[-*•]\s)",
     re.IGNORECASE | re.MULTILINE,
 )
 

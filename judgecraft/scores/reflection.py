@@ -10,6 +10,7 @@ sections without a lexicon (a <think> trace) only self-correction counts.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import cache
 
 from judgecraft.parse import Parsed
@@ -108,11 +109,12 @@ def self_correction(lowered: str, n_words: int, p: dict) -> dict:
 
 def voice(lowered: str, words: list[str], lexicon: tuple[str, ...], p: dict) -> dict:
     exact, stems, phrases = _lexicon(lexicon)
-    unique = set(words)
-    matched = [w for w in unique if w in exact or (stems and w.startswith(stems))]
+    counts = Counter(words)  # one pass; each distinct word is then looked at once (linear, not words x matched)
+    matched = [w for w in counts if w in exact or (stems and w.startswith(stems))]
     used = [w for w in matched if w in exact]
-    used += [stem + "*" for stem in stems if any(w.startswith(stem) for w in matched)]
-    occurrences = sum(words.count(w) for w in matched)
+    stems_used = {stem for w in matched for stem in stems if w.startswith(stem)}
+    used += [stem + "*" for stem in stems if stem in stems_used]
+    occurrences = sum(counts[w] for w in matched)
     for pattern, phrase in phrases:
         if phrase in lowered:
             found = sum(1 for _ in pattern.finditer(lowered))

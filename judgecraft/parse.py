@@ -16,6 +16,7 @@ would be zero for a chat template that pre-inserts the opening tags).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import NamedTuple
@@ -23,6 +24,8 @@ from typing import NamedTuple
 from lxml import etree
 
 from judgecraft.construct import Construct
+
+MAX_TREE_TAGS = 10_000  # tags placed in the section tree; past it they are only counted (no construct has that many)
 
 
 class TagEvent(NamedTuple):
@@ -71,7 +74,8 @@ class Parsed:
     final_answer: str
     final_answer_start: int
     leaked: list[str] = field(default_factory=list)  # construct tags inside the final answer
-    cut: dict[str, int] = field(default_factory=dict)  # section (or "final_answer") -> characters left unscored
+    # section (or "final_answer") -> characters left unscored; "tags" -> tags past MAX_TREE_TAGS, counted only
+    cut: dict[str, int] = field(default_factory=dict)
 
     def section(self, name: str) -> Section | None:
         found = self.sections.get(name)
@@ -111,16 +115,27 @@ def _tag_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"<\s*+(/)?+\s*+({alternatives})(?=[\s/>])([^<>]*+)>", re.IGNORECASE)
 
 
-def scan_tags(text: str, construct: Construct) -> list[TagEvent]:
-    """Every construct tag in the text, in order (case, spaces and attributes tolerated)."""
-    events = []
+@cache
+def _exact_forms(names: tuple[str, ...]) -> dict[str, tuple[str, bool]]:
+    """`<name>` and `</name>` as written plainly: the common case, recognised by one dict look-up."""
+    return {f"<{n}>": (n, False) for n in names} | {f"</{n}>": (n, True) for n in names}
+
+
+def scan_tags(text: str, construct: Construct, limit: int | None = None) -> list[TagEvent]:
+    """The construct tags in the text, in order (case, spaces and attributes tolerated); the first `limit`."""
+    events: list[TagEvent] = []
+    append, exact_forms = events.append, _exact_forms(construct.tag_names)
     for m in _tag_pattern(construct.tag_names).finditer(text):
+        if limit is not None and len(events) >= limit:
+            break
+        start, end = m.span()
+        plain = exact_forms.get(m.group())
+        if plain is not None:
+            append(TagEvent(plain[0], plain[1], False, start, end, True))
+            continue
         slash, name, inner = m.groups()
-        name = name.lower()
         closing = slash is not None
-        exact = not inner and m.end() - m.start() == len(name) + 2 + closing and m.group(0)[1 + closing : -1] == name
-        self_closing = not closing and inner.rstrip().endswith("/")
-        events.append(TagEvent(name, closing, self_closing, m.start(), m.end(), exact))
+        append(TagEvent(name.lower(), closing, not closing and inner.rstrip().endswith("/"), start, end, False))
     return events
 
 
@@ -153,11 +168,13 @@ def parse(completion: str, construct: Construct, prefill: str = "", max_section_
     the cost of scoring is bounded whatever the model wrote; `Parsed.cut` says what was left out.
     """
     text = (prefill or "") + completion
-    events = scan_tags(text, construct)
+    events = scan_tags(text, construct, MAX_TREE_TAGS)
     builder = _TreeBuilder(text, construct)
     for ev in events:
         builder.feed(ev)
     builder.finish()
+    if len(events) == MAX_TREE_TAGS:
+        builder.tally_rest(events[-1].end)
     return builder.result(events, len(prefill or ""), max_section_chars)
 
 
@@ -184,6 +201,8 @@ class _TreeBuilder:
         self.root_close: TagEvent | None = None
         self.last_close_end = -1
         self.variants: set[str] = set()
+        self.rest_names: set[str] = set()
+        self.rest_start, self.rest_count = len(text), 0
 
     def feed(self, ev: TagEvent) -> None:
         if not ev.exact:
@@ -231,6 +250,15 @@ class _TreeBuilder:
         if ev.name == self.c.root and self.root_close is None:
             self.root_close = ev
 
+    def tally_rest(self, position: int) -> None:
+        """Tags past MAX_TREE_TAGS: counted (duplicates, leaks) without being placed in the tree."""
+        found = _tag_pattern(self.c.tag_names).findall(self.text, position)
+        for (slash, name), count in Counter((slash, name) for slash, name, _ in found).items():
+            counts = self.closes if slash else self.opens
+            counts[name.lower()] = counts.get(name.lower(), 0) + count
+        self.rest_names = {name.lower() for _, name, _ in found}
+        self.rest_start, self.rest_count = position, len(found)
+
     def _pop_to(self, depth: int, position: int) -> None:
         while len(self.stack) > depth:
             section = self.stack.pop()
@@ -271,7 +299,12 @@ class _TreeBuilder:
             answer_start = prefill_len  # no construct at all: the whole completion is the answer
         else:
             answer_start = len(text)
-        leaked = sorted({ev.name for ev in events if ev.start >= answer_start})
+        leaked_names = {ev.name for ev in events if ev.start >= answer_start}
+        if self.rest_count:
+            cut["tags"] = self.rest_count
+            if answer_start <= self.rest_start:
+                leaked_names |= self.rest_names
+        leaked = sorted(leaked_names)
         final_answer, dropped = bounded(text, answer_start, len(text), limit)
         if dropped:
             cut["final_answer"] = dropped

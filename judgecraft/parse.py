@@ -406,3 +406,32 @@ def strict_xml_error(parsed: Parsed) -> str | None:
     except (UnicodeEncodeError, ValueError) as err:
         return f"not encodable as XML: {err}"
     return None
+
+
+WINNER_TRIM = " \t\r\n\"'`*_.!:;“”‘’()[]"  # forgiven around a winner's name: `**Pirate**.` is still the name
+
+
+def winner_choice(parsed: Parsed) -> tuple[str | None, str]:
+    """The persona the construct names as winner, and how cleanly: exact | with_text | none | several | missing.
+
+    Read by the winner, alignment, judge_accuracy, judge_winner and judge_quality components.
+
+    >>> from judgecraft.construct import load_construct
+    >>> pkv = load_construct("pkv")
+    >>> winner_choice(parse("<competition><result><winner>**Knight**.</winner></result></competition>", pkv))
+    ('knight', 'exact')
+    >>> winner_choice(parse("<competition><result><winner>knight or viking</winner></result></competition>", pkv))
+    (None, 'several')
+    """
+    c = parsed.construct
+    tag = c.winner_tag
+    if tag is None or tag not in parsed.sections:
+        return None, "missing"
+    content = parsed.section_text(tag)
+    bare = content.strip(WINNER_TRIM).lower()
+    if bare in c.personas:
+        return bare, "exact"
+    named = {name for name in c.personas if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", content.lower())}
+    if len(named) == 1:
+        return named.pop(), "with_text"
+    return None, "several" if named else "none"

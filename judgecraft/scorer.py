@@ -18,6 +18,7 @@ from typing import Any
 
 from judgecraft.answer import AnswerChecker, parse_gold
 from judgecraft.construct import Construct, load_construct
+from judgecraft.params import component_params
 from judgecraft.parse import Parsed, detect_prefill, parse
 from judgecraft.scores import COMPONENTS, Context
 
@@ -117,14 +118,7 @@ class Scorer:
             if name not in c.components:
                 raise ValueError(f"weights: {name!r} is not a component of {c.name!r}: {list(c.components)}")
             self.weights[name] = float(w)
-        self.params = c.params_for(stage)
-        for name, overrides in (params or {}).items():
-            if name not in self.params:
-                raise ValueError(f"params: {name!r} is not a component of {c.name!r}: {list(c.components)}")
-            unknown = set(overrides) - set(COMPONENTS[name].defaults)
-            if unknown:
-                raise ValueError(f"params.{name}: unknown {sorted(unknown)}; known {sorted(COMPONENTS[name].defaults)}")
-            self.params[name].update(overrides)
+        self.params = component_params(c, stage, params)
         self.components = self._select(components)
         if max_section_chars is not None and max_section_chars < 2:
             raise ValueError(f"max_section_chars must be at least 2 (or None), got {max_section_chars}")
@@ -182,11 +176,11 @@ class Scorer:
             gold = parse_gold(gold_text) if gold_text is not None else None
         except Exception as err:
             return self._floor(names, [f"input: {type(err).__name__}: {_message(err)}"])
-        ctx = Context(self.construct, self.params, self.checker, gold, self.tokenizer, verdict)
         try:
             parsed = parse(completion, self.construct, prefill=prefill, max_section_chars=self.max_section_chars)
         except Exception as err:  # the parser is total; this is a last line of defence
             return self._floor(names, [f"parse failed: {type(err).__name__}: {_message(err)}"])
+        ctx = Context(parsed, self.params, self.checker, gold, self.tokenizer, verdict)
         return self._breakdown(parsed, ctx, errors, names)
 
     def _floor(self, names: Sequence[str], errors: list[str]) -> Breakdown:

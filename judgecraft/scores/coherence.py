@@ -13,7 +13,7 @@ from rapidfuzz import fuzz
 
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score
-from judgecraft.traces import split_steps
+from judgecraft.text import split_steps
 
 DEFAULTS = {"repeat_threshold": 90.0, "loop_ngram": 8, "max_steps_compared": 200, "step_sketch_chars": 400}
 RANGE = (0.0, 1.0)

@@ -100,11 +100,9 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     if len(personas) < 2:
         return Score(None, {"reason": "originality needs at least two personas"})
     vocab = _vocabulary(parsed)
-    vectorised = max(len(ctx.words(parsed, name)) for name in personas) > VECTORISE_FROM_WORDS
+    vectorised = max(len(ctx.words(name)) for name in personas) > VECTORISE_FROM_WORDS
     prepared = {
-        name: prepare(
-            ctx.lowered(parsed, name), ctx.words(parsed, name), vocab, p["ngram"], p["fuzzy_words"], vectorised
-        )
+        name: prepare(ctx.lowered(name), ctx.words(name), vocab, p["ngram"], p["fuzzy_words"], vectorised)
         for name in personas
     }
     later = personas[1:]

@@ -134,7 +134,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
         return Score(None, {"reason": "the construct has no reasoning sections"})
     per_section = {}
     for name in sections:
-        lowered, words = ctx.lowered(parsed, name), ctx.words(parsed, name)
+        lowered, words = ctx.lowered(name), ctx.words(name)
         correction = self_correction(lowered, len(words), p)
         lexicon = c.tag(name).voice
         if lexicon:

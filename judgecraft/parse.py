@@ -166,6 +166,14 @@ def parse(completion: str, construct: Construct, prefill: str = "", max_section_
     With `max_section_chars`, each section's text and the final answer keep at most that many
     characters (the first and last halves: openings and conclusions are what the scores read), so
     the cost of scoring is bounded whatever the model wrote; `Parsed.cut` says what was left out.
+
+    >>> from judgecraft.construct import load_construct
+    >>> think = parse("<Think>2 + 2 = 4</think> The answer is 4.", load_construct("think"))
+    >>> think.section_text("think"), think.final_answer, think.variants
+    ('2 + 2 = 4', 'The answer is 4.', ['case'])
+    >>> pkv = parse("Arr, 4!</pirate></competition> 4", load_construct("pkv"), prefill="<competition>\\n<pirate>\\n")
+    >>> pkv.section_text("pirate"), pkv.missing, pkv.final_answer
+    ('\\nArr, 4!', ['knight', 'viking', 'result', 'winner'], '4')
     """
     text = (prefill or "") + completion
     events = scan_tags(text, construct, MAX_TREE_TAGS)

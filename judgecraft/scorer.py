@@ -162,6 +162,20 @@ class Scorer:
         Never raises: input that cannot be read (a completion that is not text, an answer that is
         not a readable value, a prompt that is neither text nor messages) gives the floor of every
         component with the reason in `errors`; a component that fails gets its floor and the reason.
+
+        >>> scorer = Scorer("pkv", stage="round1")  # weights: tags, structure, correctness
+        >>> bd = scorer.score(
+        ...     "<competition><pirate>Arr, 2 + 2 be 4.</pirate><knight>Two and two make 4.</knight>"
+        ...     "<viking>Four!</viking><result>All agree.<winner>knight</winner></result></competition>"
+        ...     "The answer is 4.",
+        ...     answer="4",
+        ... )
+        >>> bd.total, bd.values()["tags"], bd.values()["winner"], bd.values()["judge_quality"]
+        (3.0, 1.0, 1.0, None)
+        >>> scorer.score("The answer is 5.", answer="4").values()["correctness"]
+        0.0
+        >>> scorer.score(None).errors
+        ['input: TypeError: completion is NoneType, not text']
         """
         names = self.components if components is None else self._select(components)
         errors: list[str] = []

@@ -30,7 +30,11 @@ STEP_START_RE = re.compile(
 
 
 def split_steps(trace: str) -> list[str]:
-    """Split a trace at step markers; text before the first marker is a step of its own if non-empty."""
+    """Split a trace at step markers; text before the first marker is a step of its own if non-empty.
+
+    >>> split_steps("Let us see.\\n1. Add 2 and 2.\\n2. Check: 4 - 2 = 2.\\nSo 4.")
+    ['Let us see.', '1. Add 2 and 2.', '2. Check: 4 - 2 = 2.\\nSo 4.']
+    """
     starts = [m.start() for m in STEP_START_RE.finditer(trace)]
     if not starts:
         return [trace.strip()] if trace.strip() else []

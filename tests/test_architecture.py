@@ -170,3 +170,14 @@ def test_the_construct_knows_nothing_of_the_components():
             reachable.add(target)
             todo.append(target)
     assert not {m for m in reachable if m.startswith("judgecraft.scores")}, sorted(reachable)
+
+
+def test_no_component_imports_another():
+    """Components share helpers through parse, text, scores.base and scores.verdicts, never through each other."""
+    from judgecraft.scores import COMPONENTS
+
+    modules = {c.fn.__module__ for c in COMPONENTS.values()}
+    component_modules = {m for m in modules if m.startswith("judgecraft.scores.")}
+    graph = import_graph()
+    crossing = {m: sorted(graph[m] & component_modules) for m in component_modules if graph[m] & component_modules}
+    assert len(component_modules) >= 15 and not crossing, crossing

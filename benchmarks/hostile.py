@@ -58,7 +58,12 @@ def lt_whitespace_prompt(size: int, rng: random.Random) -> Case:
 
 def voice_stems(size: int, rng: random.Random) -> Case:
     stems = " ".join(f"arr{i}" for i in range(size // 6))[: size // 3]
-    return _competition({"pirate": stems, "knight": stems.replace("arr", "hark"), "viking": "By Odin, 24."}), "24", None, "pkv"
+    return (
+        _competition({"pirate": stems, "knight": stems.replace("arr", "hark"), "viking": "By Odin, 24."}),
+        "24",
+        None,
+        "pkv",
+    )
 
 
 def numbered_steps(size: int, rng: random.Random) -> Case:

@@ -158,6 +158,7 @@ def build(seed: int, i: int) -> tuple[str, object, object, str]:
 
 
 _scorers: dict = {}
+MATH_VERIFY = [True]  # set in each worker from --no-math-verify
 
 
 def check(seed: int, i: int) -> dict:
@@ -167,18 +168,20 @@ def check(seed: int, i: int) -> dict:
 
     text, answer, prompt, construct = build(seed, i)
     if not _scorers:
-        _scorers["pkv"] = Scorer("pkv", stage="round3")
-        _scorers["think"] = Scorer("think")
+        _scorers["pkv"] = Scorer("pkv", stage="round3", use_math_verify=MATH_VERIFY[0])
+        _scorers["think"] = Scorer("think", use_math_verify=MATH_VERIFY[0])
     scorer = _scorers[construct]
     out: dict = {"i": i, "chars": len(text) if isinstance(text, str) else -1, "construct": construct}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         bd = scorer.score(text, answer=answer, prompt=prompt)
     except BaseException as err:  # what the soak is here to find
         out["exception"] = f"{type(err).__name__}: {str(err)[:200]}"
-        out["seconds"] = time.perf_counter() - start
+        bd = None
+    out["cpu_s"] = time.process_time() - cpu  # ranks the slowest: steady on a loaded machine
+    out["seconds"] = time.perf_counter() - start  # wall, includes any wait on the math-verify worker
+    if bd is None:
         return out
-    out["seconds"] = time.perf_counter() - start
     failed = [e for e in bd.errors if not e.startswith("input:")]
     if failed:
         out["component_errors"] = failed[:3]
@@ -194,8 +197,9 @@ def check(seed: int, i: int) -> dict:
     return out
 
 
-def _run_chunk(args: tuple[int, int, int]) -> list[dict]:
-    seed, lo, hi = args
+def _run_chunk(args: tuple[int, int, int, bool]) -> list[dict]:
+    seed, lo, hi, math_verify = args
+    MATH_VERIFY[0] = math_verify
     return [check(seed, i) for i in range(lo, hi)]
 
 
@@ -204,9 +208,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="inputs to score")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="processes (inputs stay the same)")
+    parser.add_argument(
+        "--no-math-verify", action="store_true", help="answers by the fast path only (no math-verify worker)"
+    )
     parser.add_argument("--only", type=int, help="rebuild and score input ONLY of the run, print it and exit")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    MATH_VERIFY[0] = not args.no_math_verify
     if args.only is not None:
         text, answer, prompt, construct = build(args.seed, args.only)
         console.print({"construct": construct, "answer": repr(answer)[:200], "prompt": repr(prompt)[:200]})
@@ -214,54 +222,76 @@ def main() -> None:
         console.print(check(args.seed, args.only))
         return
     chunk = 500
-    jobs = [(args.seed, lo, min(args.n, lo + chunk)) for lo in range(0, args.n, chunk)]
-    counts = {"inputs": 0, "exceptions": 0, "component_errors": 0, "out_of_range": 0}
-    examples: dict[str, list] = {"exceptions": [], "component_errors": [], "out_of_range": []}
-    slowest: list[tuple[float, int, dict]] = []
-    started = time.perf_counter()
+    jobs = [(args.seed, lo, min(args.n, lo + chunk), MATH_VERIFY[0]) for lo in range(0, args.n, chunk)]
+    tally = Tally(args)
     pool = multiprocessing.get_context("spawn").Pool(args.workers) if args.workers > 1 else None
     results = pool.imap(_run_chunk, jobs) if pool else map(_run_chunk, jobs)
     with Progress(console=console) as progress:
         task = progress.add_task("soak", total=args.n)
-        for batch in results:
-            for r in batch:
-                counts["inputs"] += 1
-                for key, field in (("exceptions", "exception"), ("component_errors", "component_errors"),
-                                   ("out_of_range", "out_of_range")):  # fmt: skip
-                    if field in r:
-                        counts[key] += 1
-                        if len(examples[key]) < 20:
-                            examples[key].append(r)
-                heapq.heappush(slowest, (r["seconds"], r["i"], r))
-                if len(slowest) > SLOWEST:
-                    heapq.heappop(slowest)
+        for n, batch in enumerate(results, start=1):
+            tally.add(batch)
             progress.advance(task, len(batch))
+            if n % 20 == 0:  # a partial report survives an interrupted run
+                tally.write(complete=False)
     if pool:
         pool.close()
-    elapsed = time.perf_counter() - started
-    top = [
-        {**r, "seconds": round(s, 4), "reproduce": f"python benchmarks/soak.py --seed {args.seed} --only {i}"}
-        for s, i, r in sorted(slowest, reverse=True)
-    ]
-    report = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seed": args.seed,
-        "workers": args.workers,
-        "seeds": len(seeds()),
-        "elapsed_s": round(elapsed, 1),
-        "inputs_per_s": round(counts["inputs"] / elapsed, 1),
-        **counts,
-        "targets": {"exceptions": 0, "component_errors": 0, "out_of_range": 0, "slowest_s": 0.1},
-        "slowest_s": top[0]["seconds"] if top else None,
-        "slowest": top,
-        "examples": examples,
-    }
-    args.out.write_text(json.dumps(report, indent=2, default=repr) + "\n")
+    report = tally.write(complete=True)
     console.print(
-        f"{counts['inputs']} inputs in {elapsed:.0f} s: {counts['exceptions']} exceptions, "
-        f"{counts['component_errors']} component errors, {counts['out_of_range']} out of range, "
-        f"slowest {report['slowest_s']} s -> {args.out}"
+        f"{report['inputs']} inputs in {report['elapsed_s']:.0f} s: {report['exceptions']} exceptions, "
+        f"{report['component_errors']} component errors, {report['out_of_range']} out of range, "
+        f"slowest {report['slowest_cpu_s']} CPU s -> {args.out}"
     )
+
+
+class Tally:
+    """Counts, examples and the slowest inputs of a run, written as the report."""
+
+    KINDS = (("exceptions", "exception"), ("component_errors", "component_errors"), ("out_of_range", "out_of_range"))
+
+    def __init__(self, args: argparse.Namespace):
+        self.args, self.started = args, time.perf_counter()
+        self.counts = {"inputs": 0, "exceptions": 0, "component_errors": 0, "out_of_range": 0}
+        self.examples: dict[str, list] = {key: [] for key, _ in self.KINDS}
+        self.slowest: list[tuple[float, int, dict]] = []
+
+    def add(self, batch: list[dict]) -> None:
+        for r in batch:
+            self.counts["inputs"] += 1
+            for key, found in self.KINDS:
+                if found in r:
+                    self.counts[key] += 1
+                    if len(self.examples[key]) < 20:
+                        self.examples[key].append(r)
+            heapq.heappush(self.slowest, (r["cpu_s"], r["i"], r))
+            if len(self.slowest) > SLOWEST:
+                heapq.heappop(self.slowest)
+
+    def write(self, complete: bool) -> dict:
+        args, elapsed = self.args, time.perf_counter() - self.started
+        flag = "" if MATH_VERIFY[0] else " --no-math-verify"
+        top = [
+            {**r, "cpu_s": round(c, 4), "seconds": round(r["seconds"], 4),
+             "reproduce": f"python benchmarks/soak.py --seed {args.seed} --only {i}{flag}"}
+            for c, i, r in sorted(self.slowest, reverse=True)
+        ]  # fmt: skip
+        report = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "complete": complete,
+            "requested": args.n,
+            "seed": args.seed,
+            "workers": args.workers,
+            "math_verify": MATH_VERIFY[0],
+            "seeds": len(seeds()),
+            "elapsed_s": round(elapsed, 1),
+            "inputs_per_s": round(self.counts["inputs"] / elapsed, 1),
+            **self.counts,
+            "targets": {"exceptions": 0, "component_errors": 0, "out_of_range": 0, "slowest_cpu_s": 0.1},
+            "slowest_cpu_s": top[0]["cpu_s"] if top else None,
+            "slowest": top,
+            "examples": self.examples,
+        }
+        args.out.write_text(json.dumps(report, indent=2, default=repr) + "\n")
+        return report
 
 
 if __name__ == "__main__":

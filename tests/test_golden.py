@@ -105,7 +105,8 @@ def snapshot(name: str, construct: str, stage: str, params: dict | None) -> list
     """The golden lines of one configuration: a header with the resolved weights and parameters, then one line a row."""
     from judgecraft import Scorer
 
-    scorer = Scorer(construct, stage=stage, params=params)
+    # A generous math-verify timeout: on a busy machine a cold worker must not turn a match into a timeout.
+    scorer = Scorer(construct, stage=stage, params=params, answer_timeout=60.0)
     header = {"config": name, "construct": construct, "stage": stage, "params_override": params}
     header |= {"weights": scorer.weights, "params": scorer.params, "components": list(scorer.components)}
     lines = [json.dumps(header, sort_keys=True, ensure_ascii=False)]

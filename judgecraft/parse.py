@@ -112,7 +112,8 @@ def _tag_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     overlap. Attributes of any length are read, so a long tag cannot hide from the leak check.
     """
     alternatives = "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
-    return re.compile(rf"<\s*+(/)?+\s*+({alternatives})(?=[\s/>])([^<>]*+)>", re.IGNORECASE)
+    first = "".join(sorted({re.escape(n[0]) for n in names}))  # a `<` not followed by these fails at once
+    return re.compile(rf"<(?=[\s/{first}])\s*+(/)?+\s*+({alternatives})(?=[\s/>])([^<>]*+)>", re.IGNORECASE)
 
 
 @cache

@@ -25,7 +25,7 @@ from lxml import etree
 
 from judgecraft.construct import Construct
 
-MAX_TREE_TAGS = 10_000  # tags placed in the section tree; past it they are only counted (no construct has that many)
+MAX_TREE_TAGS = 2_000  # tags placed in the section tree; past it they are only counted (no construct has that many)
 
 
 class TagEvent(NamedTuple):

@@ -16,7 +16,6 @@ would be zero for a chat template that pre-inserts the opening tags).
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import NamedTuple
@@ -210,8 +209,8 @@ class _TreeBuilder:
         self.root_close: TagEvent | None = None
         self.last_close_end = -1
         self.variants: set[str] = set()
-        self.rest_names: set[str] = set()
-        self.rest_start, self.rest_count = len(text), 0
+        self.rest_leaks: set[str] = set()  # tags past MAX_TREE_TAGS that sit in the final answer
+        self.rest_count = 0
 
     def feed(self, ev: TagEvent) -> None:
         if not ev.exact:
@@ -260,13 +259,26 @@ class _TreeBuilder:
             self.root_close = ev
 
     def tally_rest(self, position: int) -> None:
-        """Tags past MAX_TREE_TAGS: counted (duplicates, leaks) without being placed in the tree."""
-        found = _tag_pattern(self.c.tag_names).findall(self.text, position)
-        for (slash, name), count in Counter((slash, name) for slash, name, _ in found).items():
-            counts = self.closes if slash else self.opens
-            counts[name.lower()] = counts.get(name.lower(), 0) + count
-        self.rest_names = {name.lower() for _, name, _ in found}
-        self.rest_start, self.rest_count = position, len(found)
+        """Tags past MAX_TREE_TAGS: counted (duplicates), and where the final answer starts (the root's
+        closing tag, else the last closing tag) with the tags after it (leaks), without building the tree."""
+        root, after_root, after_close, count = self.c.root, set(), set(), 0
+        for m in _tag_pattern(self.c.tag_names).finditer(self.text, position):
+            count += 1
+            slash, name = m.group(1, 2)
+            name = name.lower()
+            if self.root_close is not None:
+                after_root.add(name)
+            if slash:
+                self.closes[name] = self.closes.get(name, 0) + 1
+                self.last_close_end = m.end()
+                after_close.clear()
+                if name == root and self.root_close is None:
+                    self.root_close = TagEvent(name, True, False, m.start(), m.end(), False)
+            else:
+                self.opens[name] = self.opens.get(name, 0) + 1
+                after_close.add(name)
+        self.rest_leaks = after_root if self.root_close is not None else after_close
+        self.rest_count = count
 
     def _pop_to(self, depth: int, position: int) -> None:
         while len(self.stack) > depth:
@@ -311,8 +323,8 @@ class _TreeBuilder:
         leaked_names = {ev.name for ev in events if ev.start >= answer_start}
         if self.rest_count:
             cut["tags"] = self.rest_count
-            if answer_start <= self.rest_start:
-                leaked_names |= self.rest_names
+            if c.final_answer != "none":
+                leaked_names |= self.rest_leaks
         leaked = sorted(leaked_names)
         final_answer, dropped = bounded(text, answer_start, len(text), limit)
         if dropped:

@@ -105,6 +105,14 @@ def test_tags_past_the_tree_cap_are_counted_and_leaks_found():
     assert "knight" in parsed.leaked
 
 
+def test_the_final_answer_is_found_past_the_tree_cap():
+    many = "<pirate></pirate>" * MAX_TREE_TAGS
+    clean = parse("<competition>" + many + "</competition>\nThe answer is 24.", PKV)
+    assert clean.cut["tags"] > 0 and clean.final_answer == "The answer is 24." and clean.leaked == []
+    leaky = parse("<competition>" + many + "</competition>\n24 <knight>", PKV)
+    assert leaky.final_answer == "24 <knight>" and leaky.leaked == ["knight"]
+
+
 def test_max_section_chars_bounds_the_text_scored_and_says_what_was_cut():
     long = GOOD.replace("<pirate>", "<pirate>" + "arr we count the hives. " * 1_000, 1)
     bd = Scorer("pkv", stage="round3", max_section_chars=2_000).score(long, answer="24")

@@ -5,8 +5,17 @@ words of their voice), which tag names the winner, where the final answer lives,
 it is scored on with every parameter, and the stage profiles that weight them. A user writes a new
 construct (four personas, a <plan>/<solve>/<check> scheme) as a TOML file and never touches code.
 
-Loading validates everything up front, so a broken spec fails with the file, the key and the
-problem instead of a KeyError deep inside a reward function in the middle of a training run.
+Loading validates the spec's shape up front, so a broken spec fails with the file, the key and
+the problem instead of a KeyError deep inside a reward function in the middle of a training run.
+This module knows nothing of the score components: it keeps the raw `[scores.X]` and stage
+parameter tables, and `judgecraft.params` checks component names and parameter values against the
+components' defaults when a Scorer is built (the same ConstructError, naming the same key).
+
+>>> c = load_construct("pkv")
+>>> c.personas, c.winner_tag, c.default_stage
+(('pirate', 'knight', 'viking'), 'winner', 'round1')
+>>> c.stage("round3").params
+{'length': {'optimum': 16000, 'maximum': 128000}}
 """
 
 from __future__ import annotations
@@ -64,7 +73,7 @@ class Construct:
     tags: tuple[Tag, ...]
     final_answer: str
     components: tuple[str, ...]
-    params: dict[str, dict[str, Any]]
+    params: dict[str, dict[str, Any]]  # the [scores.X] tables as written; judgecraft.params adds defaults
     stages: dict[str, Stage]
     default_stage: str
     system_prompt: str = ""
@@ -124,7 +133,10 @@ class Construct:
         return self.stages[name]
 
     def params_for(self, stage: str | None) -> dict[str, dict[str, Any]]:
-        """Component parameters with the stage's overrides applied."""
+        """The spec's own parameter tables with the stage's overrides applied (components' defaults not merged in).
+
+        `judgecraft.params.component_params` gives the full, checked parameters a Scorer uses.
+        """
         merged = copy.deepcopy(self.params)
         for component, overrides in self.stage(stage).params.items():
             merged.setdefault(component, {}).update(overrides)
@@ -136,7 +148,15 @@ def builtin_constructs() -> list[str]:
 
 
 def load_construct(spec: str | Path | Construct) -> Construct:
-    """Load a construct by built-in name ("pkv", "think"), by path to a TOML file, or pass one through."""
+    """Load a construct by built-in name ("pkv", "think"), by path to a TOML file, or pass one through.
+
+    >>> load_construct("think").tag_names
+    ('think',)
+    >>> load_construct("no-such-construct")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    judgecraft.construct.ConstructError: no-such-construct: [name] no built-in construct 'no-such-construct'; ...
+    """
     if isinstance(spec, Construct):
         return spec
     return _load_cached(str(spec))
@@ -159,8 +179,7 @@ def _load_cached(spec: str) -> Construct:
 
 
 def construct_from_dict(raw: dict[str, Any], source: str = "<memory>") -> Construct:
-    """Validate a parsed spec and build a Construct; every error names the offending key."""
-    from judgecraft.scores import COMPONENTS  # the registry of component names
+    """Validate a parsed spec's shape and build a Construct; every error names the offending key."""
 
     def fail(key: str, problem: str) -> ConstructError:
         return ConstructError(source, key, problem)
@@ -203,11 +222,10 @@ def construct_from_dict(raw: dict[str, Any], source: str = "<memory>") -> Constr
 
     components = typed("components", raw["components"], list, "a list of component names")
     for comp in components:
-        if comp not in COMPONENTS:
-            raise fail("components", f"unknown component {comp!r}; known: {sorted(COMPONENTS)}")
+        typed("components", comp, str, "a list of component names")
 
     params = _build_params(raw.get("scores", {}), components, fail, typed)
-    stages = _build_stages(raw["stages"], components, params, fail, typed)
+    stages = _build_stages(raw["stages"], components, fail, typed)
     default_stage = typed("default_stage", raw.get("default_stage", next(iter(stages))), str, "a string")
     if default_stage not in stages:
         raise fail("default_stage", f"{default_stage!r} is not one of the stages {sorted(stages)}")
@@ -262,41 +280,17 @@ def _build_tags(raw_tags: Any, fail, typed) -> list[Tag]:
 
 
 def _build_params(raw_scores: Any, components: list[str], fail, typed) -> dict[str, dict[str, Any]]:
-    """Each component's parameters: the component's defaults, overridden by the spec's [scores.X]."""
-    from judgecraft.scores import COMPONENTS
-
+    """The spec's [scores.X] tables as written (judgecraft.params checks them against the components)."""
     typed("scores", raw_scores, dict, "a table")
-    for comp in raw_scores:
+    params: dict[str, dict[str, Any]] = {}
+    for comp, given in raw_scores.items():
         if comp not in components:
             raise fail(f"scores.{comp}", f"is not a component of this construct {components}")
-    params: dict[str, dict[str, Any]] = {}
-    for comp in components:
-        defaults = COMPONENTS[comp].defaults
-        given = typed(f"scores.{comp}", raw_scores.get(comp, {}), dict, "a table")
-        params[comp] = _checked_params(comp, given, defaults, f"scores.{comp}", fail)
+        params[comp] = copy.deepcopy(typed(f"scores.{comp}", given, dict, "a table"))
     return params
 
 
-def _checked_params(comp: str, given: dict, defaults: dict, where: str, fail) -> dict[str, Any]:
-    merged = copy.deepcopy(defaults)
-    for key, value in given.items():
-        if key not in defaults:
-            raise fail(f"{where}.{key}", f"unknown parameter of {comp}; expected one of {sorted(defaults)}")
-        want = defaults[key]
-        if isinstance(want, bool) != isinstance(value, bool):
-            raise fail(f"{where}.{key}", f"must be {type(want).__name__}, got {value!r}")
-        if isinstance(want, int | float) and not isinstance(want, bool):
-            if not isinstance(value, int | float):
-                raise fail(f"{where}.{key}", f"must be a number, got {value!r}")
-        elif want is not None and not isinstance(value, type(want)):
-            raise fail(f"{where}.{key}", f"must be {type(want).__name__}, got {value!r}")
-        merged[key] = value
-    return merged
-
-
-def _build_stages(raw_stages, components, params, fail, typed) -> dict[str, Stage]:
-    from judgecraft.scores import COMPONENTS
-
+def _build_stages(raw_stages, components, fail, typed) -> dict[str, Stage]:
     typed("stages", raw_stages, dict, "a table of stage tables")
     if not raw_stages:
         raise fail("stages", "must define at least one stage")
@@ -312,17 +306,15 @@ def _build_stages(raw_stages, components, params, fail, typed) -> dict[str, Stag
                 raise fail(f"stages.{sname}.weights.{comp}", f"is not a component of this construct {components}")
             typed(f"stages.{sname}.weights.{comp}", w, int | float, "a number")
         overrides = typed(f"stages.{sname}.params", entry.get("params", {}), dict, "a table")
-        checked = {}
+        stage_params = {}
         for comp, given in overrides.items():
             if comp not in components:
                 raise fail(f"stages.{sname}.params.{comp}", f"is not a component of this construct {components}")
-            typed(f"stages.{sname}.params.{comp}", given, dict, "a table")
-            _checked_params(comp, given, COMPONENTS[comp].defaults, f"stages.{sname}.params.{comp}", fail)
-            checked[comp] = dict(given)
+            stage_params[comp] = copy.deepcopy(typed(f"stages.{sname}.params.{comp}", given, dict, "a table"))
         stages[sname] = Stage(
             name=sname,
             weights={k: float(v) for k, v in weights.items()},
-            params=checked,
+            params=stage_params,
             description=typed(f"stages.{sname}.description", entry.get("description", ""), str, "a string"),
         )
     return stages

@@ -24,7 +24,7 @@ from lxml import etree
 
 from judgecraft.construct import Construct
 
-MAX_TAG_INNER = 256  # attributes longer than this are not a tag but text: bounds the scan
+MAX_TREE_TAGS = 2_000  # tags placed in the section tree; past it they are only counted (no construct has that many)
 
 
 class TagEvent(NamedTuple):
@@ -73,6 +73,8 @@ class Parsed:
     final_answer: str
     final_answer_start: int
     leaked: list[str] = field(default_factory=list)  # construct tags inside the final answer
+    # section (or "final_answer") -> characters left unscored; "tags" -> tags past MAX_TREE_TAGS, counted only
+    cut: dict[str, int] = field(default_factory=dict)
 
     def section(self, name: str) -> Section | None:
         found = self.sections.get(name)
@@ -102,21 +104,38 @@ class Parsed:
 
 @cache
 def _tag_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
-    """Opening, closing and self-closing forms of the construct's tags, tolerant of case, spaces and attributes."""
+    """Opening, closing and self-closing forms of the construct's tags, tolerant of case, spaces and attributes.
+
+    Linear by construction: every quantifier is possessive (no backtracking), and a candidate's
+    scan stops at the next `<` or `>`, so the regions scanned from successive candidates never
+    overlap. Attributes of any length are read, so a long tag cannot hide from the leak check.
+    """
     alternatives = "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
-    return re.compile(rf"<\s*(/)?\s*({alternatives})(?=[\s/>])[^<>]{{0,{MAX_TAG_INNER}}}?(/)?\s*>", re.IGNORECASE)
+    first = "".join(sorted({re.escape(n[0]) for n in names}))  # a `<` not followed by these fails at once
+    return re.compile(rf"<(?=[\s/{first}])\s*+(/)?+\s*+({alternatives})(?=[\s/>])([^<>]*+)>", re.IGNORECASE)
 
 
-def scan_tags(text: str, construct: Construct) -> list[TagEvent]:
-    """Every construct tag in the text, in order (case, spaces and attributes tolerated)."""
-    events = []
+@cache
+def _exact_forms(names: tuple[str, ...]) -> dict[str, tuple[str, bool]]:
+    """`<name>` and `</name>` as written plainly: the common case, recognised by one dict look-up."""
+    return {f"<{n}>": (n, False) for n in names} | {f"</{n}>": (n, True) for n in names}
+
+
+def scan_tags(text: str, construct: Construct, limit: int | None = None) -> list[TagEvent]:
+    """The construct tags in the text, in order (case, spaces and attributes tolerated); the first `limit`."""
+    events: list[TagEvent] = []
+    append, exact_forms = events.append, _exact_forms(construct.tag_names)
     for m in _tag_pattern(construct.tag_names).finditer(text):
-        slash, name, self_close = m.groups()
-        name = name.lower()
-        raw = m.group(0)
+        if limit is not None and len(events) >= limit:
+            break
+        start, end = m.span()
+        plain = exact_forms.get(m.group())
+        if plain is not None:
+            append(TagEvent(plain[0], plain[1], False, start, end, True))
+            continue
+        slash, name, inner = m.groups()
         closing = slash is not None
-        exact = len(raw) == len(name) + 2 + closing and raw == (f"</{name}>" if closing else f"<{name}>")
-        events.append(TagEvent(name, closing, self_close is not None and not closing, m.start(), m.end(), exact))
+        append(TagEvent(name.lower(), closing, not closing and inner.rstrip().endswith("/"), start, end, False))
     return events
 
 
@@ -141,15 +160,39 @@ def detect_prefill(prompt: str | None, construct: Construct) -> str:
     return tail if not leftover.strip() else ""
 
 
-def parse(completion: str, construct: Construct, prefill: str = "") -> Parsed:
-    """Parse a completion (continuing `prefill`, if any) into a `Parsed`."""
+def parse(completion: str, construct: Construct, prefill: str = "", max_section_chars: int | None = None) -> Parsed:
+    """Parse a completion (continuing `prefill`, if any) into a `Parsed`.
+
+    With `max_section_chars`, each section's text and the final answer keep at most that many
+    characters (the first and last halves: openings and conclusions are what the scores read), so
+    the cost of scoring is bounded whatever the model wrote; `Parsed.cut` says what was left out.
+
+    >>> from judgecraft.construct import load_construct
+    >>> think = parse("<Think>2 + 2 = 4</think> The answer is 4.", load_construct("think"))
+    >>> think.section_text("think"), think.final_answer, think.variants
+    ('2 + 2 = 4', 'The answer is 4.', ['case'])
+    >>> pkv = parse("Arr, 4!</pirate></competition> 4", load_construct("pkv"), prefill="<competition>\\n<pirate>\\n")
+    >>> pkv.section_text("pirate"), pkv.missing, pkv.final_answer
+    ('\\nArr, 4!', ['knight', 'viking', 'result', 'winner'], '4')
+    """
     text = (prefill or "") + completion
-    events = scan_tags(text, construct)
+    events = scan_tags(text, construct, MAX_TREE_TAGS)
     builder = _TreeBuilder(text, construct)
     for ev in events:
         builder.feed(ev)
     builder.finish()
-    return builder.result(events, len(prefill or ""))
+    if len(events) == MAX_TREE_TAGS:
+        builder.tally_rest(events[-1].end)
+    return builder.result(events, len(prefill or ""), max_section_chars)
+
+
+def bounded(text: str, start: int, end: int, limit: int | None) -> tuple[str, int]:
+    """text[start:end], or its first and last limit/2 characters when longer; and how many were dropped."""
+    size = end - start
+    if limit is None or size <= limit:
+        return text[start:end], 0
+    head = limit - limit // 2
+    return text[start : start + head] + "\n" + text[end - limit // 2 : end], size - limit
 
 
 class _TreeBuilder:
@@ -166,6 +209,8 @@ class _TreeBuilder:
         self.root_close: TagEvent | None = None
         self.last_close_end = -1
         self.variants: set[str] = set()
+        self.rest_leaks: set[str] = set()  # tags past MAX_TREE_TAGS that sit in the final answer
+        self.rest_count = 0
 
     def feed(self, ev: TagEvent) -> None:
         if not ev.exact:
@@ -213,6 +258,28 @@ class _TreeBuilder:
         if ev.name == self.c.root and self.root_close is None:
             self.root_close = ev
 
+    def tally_rest(self, position: int) -> None:
+        """Tags past MAX_TREE_TAGS: counted (duplicates), and where the final answer starts (the root's
+        closing tag, else the last closing tag) with the tags after it (leaks), without building the tree."""
+        root, after_root, after_close, count = self.c.root, set(), set(), 0
+        for m in _tag_pattern(self.c.tag_names).finditer(self.text, position):
+            count += 1
+            slash, name = m.group(1, 2)
+            name = name.lower()
+            if self.root_close is not None:
+                after_root.add(name)
+            if slash:
+                self.closes[name] = self.closes.get(name, 0) + 1
+                self.last_close_end = m.end()
+                after_close.clear()
+                if name == root and self.root_close is None:
+                    self.root_close = TagEvent(name, True, False, m.start(), m.end(), False)
+            else:
+                self.opens[name] = self.opens.get(name, 0) + 1
+                after_close.add(name)
+        self.rest_leaks = after_root if self.root_close is not None else after_close
+        self.rest_count = count
+
     def _pop_to(self, depth: int, position: int) -> None:
         while len(self.stack) > depth:
             section = self.stack.pop()
@@ -221,11 +288,14 @@ class _TreeBuilder:
     def finish(self) -> None:
         self._pop_to(0, len(self.text))
 
-    def result(self, events: list[TagEvent], prefill_len: int) -> Parsed:
+    def result(self, events: list[TagEvent], prefill_len: int, limit: int | None = None) -> Parsed:
         c, text = self.c, self.text
-        for occurrences in self.sections.values():
+        cut: dict[str, int] = {}
+        for name, occurrences in self.sections.items():
             for s in occurrences:
-                s.text = text[s.start : s.end]
+                s.text, dropped = bounded(text, s.start, s.end, limit)
+                if dropped:
+                    cut[name] = cut.get(name, 0) + dropped
         sections = self.sections
         required = [t.name for t in c.tags if not t.optional]
         missing = [t for t in required if t not in sections and t not in self.closes]
@@ -250,7 +320,15 @@ class _TreeBuilder:
             answer_start = prefill_len  # no construct at all: the whole completion is the answer
         else:
             answer_start = len(text)
-        leaked = sorted({ev.name for ev in events if ev.start >= answer_start})
+        leaked_names = {ev.name for ev in events if ev.start >= answer_start}
+        if self.rest_count:
+            cut["tags"] = self.rest_count
+            if c.final_answer != "none":
+                leaked_names |= self.rest_leaks
+        leaked = sorted(leaked_names)
+        final_answer, dropped = bounded(text, answer_start, len(text), limit)
+        if dropped:
+            cut["final_answer"] = dropped
         return Parsed(
             text=text,
             prefill_len=prefill_len,
@@ -266,9 +344,10 @@ class _TreeBuilder:
             variants=sorted(self.variants),
             preamble=preamble,
             interstitial=_interstitial(c, sections, text),
-            final_answer=text[answer_start:].strip(),
+            final_answer=final_answer.strip(),
             final_answer_start=answer_start,
             leaked=leaked,
+            cut=cut,
         )
 
 
@@ -348,3 +427,32 @@ def strict_xml_error(parsed: Parsed) -> str | None:
     except (UnicodeEncodeError, ValueError) as err:
         return f"not encodable as XML: {err}"
     return None
+
+
+WINNER_TRIM = " \t\r\n\"'`*_.!:;“”‘’()[]"  # forgiven around a winner's name: `**Pirate**.` is still the name
+
+
+def winner_choice(parsed: Parsed) -> tuple[str | None, str]:
+    """The persona the construct names as winner, and how cleanly: exact | with_text | none | several | missing.
+
+    Read by the winner, alignment, judge_accuracy, judge_winner and judge_quality components.
+
+    >>> from judgecraft.construct import load_construct
+    >>> pkv = load_construct("pkv")
+    >>> winner_choice(parse("<competition><result><winner>**Knight**.</winner></result></competition>", pkv))
+    ('knight', 'exact')
+    >>> winner_choice(parse("<competition><result><winner>knight or viking</winner></result></competition>", pkv))
+    (None, 'several')
+    """
+    c = parsed.construct
+    tag = c.winner_tag
+    if tag is None or tag not in parsed.sections:
+        return None, "missing"
+    content = parsed.section_text(tag)
+    bare = content.strip(WINNER_TRIM).lower()
+    if bare in c.personas:
+        return bare, "exact"
+    named = {name for name in c.personas if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", content.lower())}
+    if len(named) == 1:
+        return named.pop(), "with_text"
+    return None, "several" if named else "none"

@@ -7,18 +7,24 @@ not text, gets the component's floor and the reason in `errors`.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from judgecraft.answer import AnswerChecker, parse_gold
 from judgecraft.construct import Construct, load_construct
+from judgecraft.params import component_params
 from judgecraft.parse import Parsed, detect_prefill, parse
 from judgecraft.scores import COMPONENTS, Context
 
 Prompt = str | Sequence[dict[str, Any]] | None
+DEFAULT_MAX_SECTION_CHARS = 1_000_000  # about 250k tokens per section: far past any real trace
+MAX_ANSWER_BITS = 3300  # about 1000 digits: longer integers are not gold answers (and str() refuses past 4300)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,7 @@ class Breakdown:
     errors: list[str] = field(default_factory=list)
     construct: str = ""
     stage: str = ""
+    cut: dict[str, int] = field(default_factory=dict)  # section -> characters left unscored (max_section_chars)
 
     def values(self) -> dict[str, float | None]:
         return {name: c.value for name, c in self.components.items()}
@@ -54,6 +61,7 @@ class Breakdown:
                 name: {"value": c.value, "weight": c.weight, "detail": c.detail} for name, c in self.components.items()
             },
             "errors": list(self.errors),
+            "cut": dict(self.cut),
         }
 
 
@@ -63,6 +71,8 @@ def prefill_from_prompt(prompt: Prompt, construct: Construct) -> str:
         return ""
     if isinstance(prompt, str):
         return detect_prefill(prompt, construct)
+    if not isinstance(prompt, Sequence) or isinstance(prompt, bytes | bytearray):
+        raise TypeError(f"prompt is {type(prompt).__name__}: expected text or a list of chat messages")
     messages = list(prompt)
     if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
         content = messages[-1].get("content")
@@ -78,7 +88,12 @@ class Scorer:
         stage: a stage of the construct (pkv: round1, round2, round3); None for its default.
         weights: component weights that override the stage's (0 keeps a component in the breakdown only).
         params: per-component parameter overrides, e.g. {"length": {"unit": "words"}}.
-        components: compute only these (default: all of the construct's components).
+        components: which components to compute: "all" (default, every component of the construct),
+            "weighted" (only those the stage weights: what a trainer needs, several times faster), or
+            a list of names. `score(..., components=...)` asks for others on one call.
+        max_section_chars: characters scored per section and in the final answer (first and last
+            halves kept); bounds the cost of any completion. None: no bound. What was cut is in
+            `Breakdown.cut` and in each component's detail.
         tokenizer: a tokenizer object or a Hugging Face name, for length in tokens.
         answer_timeout: seconds before the math-verify worker is killed for one answer.
     """
@@ -93,6 +108,7 @@ class Scorer:
         tokenizer: Any = None,
         answer_timeout: float = 5.0,
         use_math_verify: bool = True,
+        max_section_chars: int | None = DEFAULT_MAX_SECTION_CHARS,
     ):
         self.construct = load_construct(construct)
         c = self.construct
@@ -102,22 +118,30 @@ class Scorer:
             if name not in c.components:
                 raise ValueError(f"weights: {name!r} is not a component of {c.name!r}: {list(c.components)}")
             self.weights[name] = float(w)
-        self.params = c.params_for(stage)
-        for name, overrides in (params or {}).items():
-            if name not in self.params:
-                raise ValueError(f"params: {name!r} is not a component of {c.name!r}: {list(c.components)}")
-            unknown = set(overrides) - set(COMPONENTS[name].defaults)
-            if unknown:
-                raise ValueError(f"params.{name}: unknown {sorted(unknown)}; known {sorted(COMPONENTS[name].defaults)}")
-            self.params[name].update(overrides)
-        self.components = tuple(components) if components is not None else c.components
-        for name in self.components:
-            if name not in c.components:
-                raise ValueError(f"components: {name!r} is not a component of {c.name!r}: {list(c.components)}")
+        self.params = component_params(c, stage, params)
+        self.components = self._select(components)
+        if max_section_chars is not None and max_section_chars < 2:
+            raise ValueError(f"max_section_chars must be at least 2 (or None), got {max_section_chars}")
+        self.max_section_chars = max_section_chars
         self.tokenizer = _resolve_tokenizer(tokenizer)
         if self.params.get("length", {}).get("unit") == "tokens" and self.tokenizer is None:
             raise ValueError("length is counted in tokens: pass tokenizer= (a name or a tokenizer object)")
         self.checker = AnswerChecker(timeout=answer_timeout, use_math_verify=use_math_verify)
+
+    def _select(self, components: str | Iterable[str] | None) -> tuple[str, ...]:
+        """Component names in the construct's order: "all" (or None), "weighted", or the names listed."""
+        c = self.construct
+        if components is None or components == "all":
+            return c.components
+        if components == "weighted":
+            return tuple(n for n in c.components if self.weights.get(n))
+        if isinstance(components, str):
+            raise ValueError(f'components: expected "all", "weighted" or a list of names, got {components!r}')
+        chosen = set(components)
+        for name in chosen:
+            if name not in c.components:
+                raise ValueError(f"components: {name!r} is not a component of {c.name!r}: {list(c.components)}")
+        return tuple(n for n in c.components if n in chosen)
 
     @property
     def active(self) -> dict[str, float]:
@@ -131,45 +155,78 @@ class Scorer:
         prompt: Prompt = None,
         prefill: str | None = None,
         verdict: Any = None,
+        components: str | Iterable[str] | None = None,
     ) -> Breakdown:
-        """Score one completion. `prefill=None` infers it from the prompt; pass "" to turn that off."""
-        errors: list[str] = []
-        if not isinstance(completion, str):
-            errors.append(f"completion is {type(completion).__name__}, not text")
-            completion = ""
-        if prefill is None:
-            prefill = prefill_from_prompt(prompt, self.construct)
-        gold = None
-        if answer is not None and str(answer).strip():
-            gold = parse_gold(str(answer))
-        ctx = Context(self.construct, self.params, self.checker, gold, self.tokenizer, verdict)
-        try:
-            parsed = parse(completion, self.construct, prefill=prefill)
-        except Exception as err:  # the parser is total; this is a last line of defence
-            errors.append(f"parse failed: {type(err).__name__}: {err}")
-            parsed = parse("", self.construct)
-        return self._breakdown(parsed, ctx, errors)
+        """Score one completion. `prefill=None` infers it from the prompt; pass "" to turn that off.
 
-    def _breakdown(self, parsed: Parsed, ctx: Context, errors: list[str]) -> Breakdown:
+        Never raises: input that cannot be read (a completion that is not text, an answer that is
+        not a readable value, a prompt that is neither text nor messages) gives the floor of every
+        component with the reason in `errors`; a component that fails gets its floor and the reason.
+
+        >>> scorer = Scorer("pkv", stage="round1")  # weights: tags, structure, correctness
+        >>> bd = scorer.score(
+        ...     "<competition><pirate>Arr, 2 + 2 be 4.</pirate><knight>Two and two make 4.</knight>"
+        ...     "<viking>Four!</viking><result>All agree.<winner>knight</winner></result></competition>"
+        ...     "The answer is 4.",
+        ...     answer="4",
+        ... )
+        >>> bd.total, bd.values()["tags"], bd.values()["winner"], bd.values()["judge_quality"]
+        (3.0, 1.0, 1.0, None)
+        >>> scorer.score("The answer is 5.", answer="4").values()["correctness"]
+        0.0
+        >>> scorer.score(None).errors
+        ['input: TypeError: completion is NoneType, not text']
+        """
+        names = self.components if components is None else self._select(components)
+        errors: list[str] = []
+        try:
+            if not isinstance(completion, str):
+                raise TypeError(f"completion is {type(completion).__name__}, not text")
+            if prefill is None:
+                prefill = prefill_from_prompt(prompt, self.construct)
+            elif not isinstance(prefill, str):
+                raise TypeError(f"prefill is {type(prefill).__name__}, not text")
+            gold_text = answer_text(answer)
+            gold = parse_gold(gold_text) if gold_text is not None else None
+        except Exception as err:
+            return self._floor(names, [f"input: {type(err).__name__}: {_message(err)}"])
+        try:
+            parsed = parse(completion, self.construct, prefill=prefill, max_section_chars=self.max_section_chars)
+        except Exception as err:  # the parser is total; this is a last line of defence
+            return self._floor(names, [f"parse failed: {type(err).__name__}: {_message(err)}"])
+        ctx = Context(parsed, self.params, self.checker, gold, self.tokenizer, verdict)
+        return self._breakdown(parsed, ctx, errors, names)
+
+    def _floor(self, names: Sequence[str], errors: list[str]) -> Breakdown:
+        """Every component at the bottom of its range: what unreadable input earns, with the reason."""
+        results, total = {}, 0.0
+        for name in names:
+            spec, weight = COMPONENTS[name], self.weights.get(name, 0.0)
+            results[name] = ComponentScore(spec.low, weight, {"error": errors[0]})
+            total += weight * spec.low
+        return Breakdown(round(total, 10), results, errors, self.construct.name, self.stage)
+
+    def _breakdown(self, parsed: Parsed, ctx: Context, errors: list[str], names: Sequence[str]) -> Breakdown:
         results: dict[str, ComponentScore] = {}
         total = 0.0
-        for name in self.components:
+        for name in names:
             spec = COMPONENTS[name]
             weight = self.weights.get(name, 0.0)
             try:
                 result = spec.fn(parsed, ctx)
                 value = result.value
                 if value is not None:
-                    value = min(spec.high, max(spec.low, float(value)))
-                detail = result.detail
+                    value = float(value)
+                    value = min(spec.high, max(spec.low, value)) if math.isfinite(value) else spec.low
+                detail = {**result.detail, "cut": parsed.cut} if parsed.cut else result.detail
             except Exception as err:
                 value = spec.low
-                detail = {"error": f"{type(err).__name__}: {err}"}
-                errors.append(f"{name}: {type(err).__name__}: {err}")
+                detail = {"error": f"{type(err).__name__}: {_message(err)}"}
+                errors.append(f"{name}: {detail['error']}")
             results[name] = ComponentScore(value, weight, detail)
             if value is not None and weight:
                 total += weight * value
-        return Breakdown(round(total, 10), results, errors, self.construct.name, self.stage)
+        return Breakdown(round(total, 10), results, errors, self.construct.name, self.stage, dict(parsed.cut))
 
     def score_many(
         self,
@@ -210,6 +267,34 @@ def _init_worker(scorer: Scorer) -> None:
 def _score_chunk(rows: list[tuple]) -> list[Breakdown]:
     assert _worker_scorer is not None
     return [_worker_scorer.score(*row) for row in rows]
+
+
+def answer_text(answer: Any) -> str | None:
+    """A gold answer as text (None when there is none); raises ValueError/TypeError when it cannot be read."""
+    if answer is None:
+        return None
+    if isinstance(answer, str):
+        text = answer
+    elif isinstance(answer, bytes | bytearray):
+        text = bytes(answer).decode("utf-8")
+    elif isinstance(answer, bool) or not isinstance(answer, int | float | Fraction | Decimal):
+        raise TypeError(f"answer is {type(answer).__name__}: expected text or a number")
+    elif isinstance(answer, int) and answer.bit_length() > MAX_ANSWER_BITS:
+        raise ValueError(f"answer is an integer of {answer.bit_length()} bits, too large to be a gold answer")
+    elif isinstance(answer, float | Decimal) and not math.isfinite(answer):
+        raise ValueError(f"answer is {answer}, not a finite number")
+    else:
+        text = str(answer)
+    return text if text.strip() else None
+
+
+def _message(err: BaseException) -> str:
+    """An exception's message, cut short (a huge input can make one enormous)."""
+    try:
+        text = str(err)
+    except Exception:  # even str() of an exception can fail
+        text = "(unprintable)"
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 def _resolve_tokenizer(tokenizer: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 
 _PUNCTUATION_TO_SPACE = str.maketrans({ch: " " for ch in string.punctuation + "“”‘’…—–«»"})
@@ -20,3 +21,27 @@ _PUNCTUATION_TO_SPACE_OR_BREAK = str.maketrans(
 def sentences(text: str) -> list[list[str]]:
     """The words of each sentence (split at . ! ? and new lines); empty sentences dropped."""
     return [w for w in (line.split() for line in text.translate(_PUNCTUATION_TO_SPACE_OR_BREAK).split("\n")) if w]
+
+
+STEP_START_RE = re.compile(
+    r"^[ \t]*+(?:\d{1,3}[.)]\s|step\s*+\d{1,3}\s*+[:.)]|(?:first|second|third|next|then|finally|lastly)\b,?|[-*•]\s)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def split_steps(trace: str) -> list[str]:
+    """Split a trace at step markers; text before the first marker is a step of its own if non-empty.
+
+    >>> split_steps("Let us see.\\n1. Add 2 and 2.\\n2. Check: 4 - 2 = 2.\\nSo 4.")
+    ['Let us see.', '1. Add 2 and 2.', '2. Check: 4 - 2 = 2.\\nSo 4.']
+    """
+    starts = [m.start() for m in STEP_START_RE.finditer(trace)]
+    if not starts:
+        return [trace.strip()] if trace.strip() else []
+    pieces = [trace[: starts[0]], *(trace[a:b] for a, b in zip(starts, [*starts[1:], len(trace)], strict=True))]
+    return [p.strip() for p in pieces if p.strip()]
+
+
+def count_marked_steps(trace: str) -> int:
+    """How many steps begin with an explicit marker (structure the model chose to show)."""
+    return sum(1 for _ in STEP_START_RE.finditer(trace))

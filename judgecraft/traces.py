@@ -8,17 +8,12 @@ parsed_steps, final_output, num_steps, total_thinking_tokens) so they drop into 
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from judgecraft.construct import Construct, load_construct
 from judgecraft.parse import parse
-
-STEP_START_RE = re.compile(
-    r"^[ \t]*(?:\d{1,3}[.)]\s|step\s*\d{1,3}\s*[:.)]|(?:first|second|third|next|then|finally|lastly)\b,?|[-*•]\s)",
-    re.IGNORECASE | re.MULTILINE,
-)
+from judgecraft.text import split_steps
 
 
 @dataclass(frozen=True)
@@ -32,20 +27,6 @@ class TraceRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def split_steps(trace: str) -> list[str]:
-    """Split a trace at step markers; text before the first marker is a step of its own if non-empty."""
-    starts = [m.start() for m in STEP_START_RE.finditer(trace)]
-    if not starts:
-        return [trace.strip()] if trace.strip() else []
-    pieces = [trace[: starts[0]], *(trace[a:b] for a, b in zip(starts, [*starts[1:], len(trace)], strict=True))]
-    return [p.strip() for p in pieces if p.strip()]
-
-
-def count_marked_steps(trace: str) -> int:
-    """How many steps begin with an explicit marker (structure the model chose to show)."""
-    return sum(1 for _ in STEP_START_RE.finditer(trace))
 
 
 def extract_trace(

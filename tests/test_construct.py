@@ -167,11 +167,29 @@ def test_four_personas_are_compared_pairwise(tmp_path):
     ],
 )
 def test_broken_specs_name_file_key_and_problem(tmp_path, text, key, fragment):
+    """The spec's shape fails at load_construct, component names and parameters when a Scorer is built."""
     spec = write(tmp_path, text)
     with pytest.raises(ConstructError) as err:
-        load_construct(str(spec))
+        Scorer(str(spec))
     message = str(err.value)
     assert str(spec) in message and f"[{key}]" in message and fragment in message
+
+
+def test_parameters_are_checked_the_same_way_wherever_they_come_from(tmp_path):
+    stage_override = (
+        "name = 'x'\nroot = 'r'\ncomponents = ['length']\ntags = [{name = 'r', reasoning = true}]\n"
+        "[stages.a]\nweights = {length = 1}\n[stages.b]\nweights = {length = 1}\n"
+        "[stages.b.params.length]\noptimum = 'long'\n"
+    )
+    spec = write(tmp_path, stage_override)
+    with pytest.raises(ConstructError, match=r"\[stages\.b\.params\.length\.optimum\] must be a number"):
+        Scorer(str(spec), stage="a")  # a broken stage fails even when another stage is used
+    with pytest.raises(ConstructError, match=r"Scorer\(params=\.\.\.\): \[params\.length\.optimum\] must be a number"):
+        Scorer("pkv", params={"length": {"optimum": "long"}})
+    with pytest.raises(ConstructError, match=r"\[params\.speed\] is not a component"):
+        Scorer("pkv", params={"speed": {"fast": True}})
+    loaded = load_construct(str(spec))  # the construct alone knows nothing of the components
+    assert loaded.stage("b").params == {"length": {"optimum": "long"}}
 
 
 def test_missing_spec_file_and_unknown_builtin(tmp_path):

@@ -1,5 +1,11 @@
 """Score components: one module each, every one `score(parsed, ctx) -> Score(value, detail)`.
 
+A component reads the `Parsed` (also `ctx.parsed`) and the `Context` (parameters, gold answer,
+verdict, memoised answers and words), and imports nothing from another component: what several
+need lives in `judgecraft.parse` (winner_choice), `judgecraft.text` (words, steps) or, for the
+judge's three, `scores/verdicts.py`. Each module declares DEFAULTS (its parameters, checked by
+`judgecraft.params`) and RANGE (the Scorer clips to it).
+
 The registry below is what construct specs name in `components = [...]`. `alignment` and
 `consistency` are one measure under two names: the Shannon write-up calls it thinking/answer
 alignment, the competition calls it consistency with the winner.
@@ -58,9 +64,13 @@ COMPONENTS: dict[str, Component] = {
 }
 
 
+# The components that read a judge verdict (`Scorer.score(..., verdict=...)`); without one they do not apply.
+JUDGE_COMPONENTS = ("judge_winner", "judge_quality", "judge_reflection")
+
+
 def register(component: Component) -> None:
     """Add a component (the judge's, or a user's own) so construct specs can name it."""
     COMPONENTS[component.name] = component
 
 
-__all__ = ["COMPONENTS", "Component", "Context", "Score", "register"]
+__all__ = ["COMPONENTS", "JUDGE_COMPONENTS", "Component", "Context", "Score", "register"]

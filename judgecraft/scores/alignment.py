@@ -12,9 +12,8 @@ from fractions import Fraction
 
 from judgecraft.answer import RESULT_RE, Gold
 from judgecraft.numbers import close_enough, first_number, lower_same_length
-from judgecraft.parse import Parsed
+from judgecraft.parse import Parsed, winner_choice
 from judgecraft.scores.base import Context, Score
-from judgecraft.scores.winner import winner_choice
 
 DEFAULTS: dict = {}
 RESULTS_WINDOW = 1500  # characters at the end of the reasoning searched for derived results
@@ -34,11 +33,11 @@ def score(parsed: Parsed, ctx: Context) -> Score:
         return Score(None, {"reason": "no winning persona or reasoning section to compare with"})
     if parsed.leaked or not parsed.final_answer:
         return Score(0.0, {"source": source, "reason": "no clean final answer after the construct"})
-    reached = ctx.section_answer(parsed, source)
+    reached = ctx.section_answer(source)
     if not reached.found:
         return Score(0.0, {"source": source, "reason": f"the <{source}> section reaches no answer"})
     as_gold = Gold(text=reached.segment, values=reached.values, percent=reached.percent)
-    final = ctx.final_answer(parsed)
+    final = ctx.final_answer()
     match = ctx.checker.compare(final, as_gold, full_text=parsed.final_answer)
     detail = {"source": source, "reasoning_answer": reached.segment[:120], "final_answer": match.predicted}
     if match.equal:

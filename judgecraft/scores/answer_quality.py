@@ -29,8 +29,8 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     if not answer:
         return Score(0.0, {"reason": "no final answer"})
     concise = conciseness(len(answer), p["max_chars"])
-    match = ctx.final_answer_match(parsed)
+    match = ctx.final_answer_match()
     if match is not None:
         return Score((1.0 if match.equal else 0.0) * concise, {"correct": match.equal, "conciseness": concise})
-    found = ctx.final_answer(parsed).found
+    found = ctx.final_answer().found
     return Score((0.5 if found else 0.0) * concise, {"answer_found": found, "conciseness": concise})

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from judgecraft.answer import extract_answer
+from judgecraft.text import words
+
 if TYPE_CHECKING:
     from judgecraft.answer import AnswerChecker, Extracted, Gold, Match
-    from judgecraft.construct import Construct
     from judgecraft.parse import Parsed
 
 
@@ -34,13 +36,14 @@ class Component:
 
 @dataclass
 class Context:
-    """Everything a component may read besides the parsed text. One per completion.
+    """One completion as the components read it: its Parsed, the parameters, the gold answer, the verdict.
 
-    Derived facts that several components need (the final answer's check, each persona's answer)
-    are computed once here and memoised, so no component repeats another's work.
+    Derived facts that several components need (a section's words, the final answer's check, each
+    persona's answer) are computed once here and memoised, so no component repeats another's work.
+    The memo belongs to this completion's `parsed`: a Context is never reused for another text.
     """
 
-    construct: Construct
+    parsed: Parsed
     params: dict[str, dict[str, Any]]
     checker: AnswerChecker
     gold: Gold | None = None
@@ -53,47 +56,35 @@ class Context:
             self._memo[key] = compute()
         return self._memo[key]
 
-    def lowered(self, parsed: Parsed, name: str) -> str:
+    def lowered(self, name: str) -> str:
         """A section's text in lower case (memoised: reflection and originality both read it)."""
-        return self.memo(f"lower:{name}", lambda: parsed.section_text(name).lower())
+        return self.memo(f"lower:{name}", lambda: self.parsed.section_text(name).lower())
 
-    def words(self, parsed: Parsed, name: str) -> list[str]:
+    def words(self, name: str) -> list[str]:
         """A section's lower-cased words, punctuation dropped (memoised)."""
-        from judgecraft.text import words
+        return self.memo(f"words:{name}", lambda: words(self.lowered(name)))
 
-        return self.memo(f"words:{name}", lambda: words(self.lowered(parsed, name)))
-
-    def section_answer(self, parsed: Parsed, name: str) -> Extracted:
+    def section_answer(self, name: str) -> Extracted:
         """The answer a section's own reasoning reaches (memoised per section)."""
-        from judgecraft.answer import extract_answer
+        return self.memo(f"answer:{name}", lambda: extract_answer(self.parsed.section_text(name)))
 
-        return self.memo(f"answer:{name}", lambda: extract_answer(parsed.section_text(name)))
-
-    def final_answer(self, parsed: Parsed) -> Extracted:
+    def final_answer(self) -> Extracted:
         """The answer extracted from the text after the construct (memoised)."""
-        from judgecraft.answer import extract_answer
+        return self.memo("final_answer", lambda: extract_answer(self.parsed.final_answer))
 
-        return self.memo("final_answer", lambda: extract_answer(parsed.final_answer))
-
-    def final_answer_match(self, parsed: Parsed) -> Match | None:
+    def final_answer_match(self) -> Match | None:
         """The final answer checked against the gold answer (None without a gold answer)."""
         if self.gold is None:
             return None
+        gold, text = self.gold, self.parsed.final_answer
+        return self.memo("final_match", lambda: self.checker.compare(self.final_answer(), gold, full_text=text))
 
-        def compute() -> Match:
-            return self.checker.compare(self.final_answer(parsed), self.gold, full_text=parsed.final_answer)
-
-        return self.memo("final_match", compute)
-
-    def section_match(self, parsed: Parsed, name: str) -> Match | None:
+    def section_match(self, name: str) -> Match | None:
         """A section's own answer checked against the gold answer."""
         if self.gold is None:
             return None
-
-        def compute() -> Match:
-            return self.checker.compare(self.section_answer(parsed, name), self.gold, parsed.section_text(name))
-
-        return self.memo(f"match:{name}", compute)
+        gold, text = self.gold, self.parsed.section_text(name)
+        return self.memo(f"match:{name}", lambda: self.checker.compare(self.section_answer(name), gold, text))
 
 
 def clip(value: float, low: float, high: float) -> float:

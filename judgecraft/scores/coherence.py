@@ -13,20 +13,42 @@ from rapidfuzz import fuzz
 
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score
-from judgecraft.traces import split_steps
+from judgecraft.text import split_steps
 
-DEFAULTS = {"repeat_threshold": 90.0, "loop_ngram": 8, "max_steps_compared": 200}
+DEFAULTS = {"repeat_threshold": 90.0, "loop_ngram": 8, "max_steps_compared": 200, "step_sketch_chars": 400}
 RANGE = (0.0, 1.0)
 
 
-def repeated_step_share(steps: list[str], threshold: float, limit: int) -> float:
+def _sketch(step: str, chars: int) -> str:
+    """A step as compared: whole when short, else its first and last `chars` characters (bounds each comparison)."""
+    return step if len(step) <= 2 * chars else step[:chars] + step[-chars:]
+
+
+def repeated_step_share(steps: list[str], threshold: float, limit: int, chars: int = 400) -> float:
+    """Share of the first `limit` steps that repeat an earlier one (rapidfuzz ratio >= threshold).
+
+    Bounded whatever the trace: at most `limit` steps, each compared through a sketch of at most
+    2 x `chars` characters; exact repeats are found by hashing, and pairs whose lengths alone rule
+    out the threshold are never compared.
+    """
     steps = [s for s in steps[:limit] if s]
     if len(steps) < 2:
         return 0.0
+    seen: set[str] = set()
+    earlier: list[tuple[int, str]] = []
+    # Indel ratio <= 1 - |a - b| / (a + b), so lengths further apart than this cannot reach the threshold.
+    spread = (1 - threshold / 100) / (1 + threshold / 100) if threshold < 100 else 0.0
     repeats = 0
-    for i in range(1, len(steps)):
-        if any(fuzz.ratio(steps[i], steps[j], score_cutoff=threshold) for j in range(i)):
+    for step in steps:
+        sketch = _sketch(step, chars)
+        n = len(step)
+        if step in seen or any(
+            abs(n - m) <= spread * max(n, m) and fuzz.ratio(sketch, other, score_cutoff=threshold)
+            for m, other in earlier
+        ):
             repeats += 1
+        seen.add(step)
+        earlier.append((n, sketch))
     return repeats / len(steps)
 
 
@@ -50,7 +72,9 @@ def score(parsed: Parsed, ctx: Context) -> Score:
         if not text.strip():
             per_section[name] = {"score": 0.0, "reason": "empty"}
             continue
-        repeats = repeated_step_share(split_steps(text), p["repeat_threshold"], p["max_steps_compared"])
+        repeats = repeated_step_share(
+            split_steps(text), p["repeat_threshold"], p["max_steps_compared"], p["step_sketch_chars"]
+        )
         loops = loop_share(text, p["loop_ngram"])
         per_section[name] = {
             "score": round(1.0 - max(repeats, loops), 6),

@@ -22,7 +22,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
         return Score(None, {"reason": "no gold answer"})
     if not parsed.final_answer:
         return Score(p["wrong"], {"reason": "no final answer after the construct", "gold": ctx.gold.text})
-    match = ctx.final_answer_match(parsed)
+    match = ctx.final_answer_match()
     return Score(
         p["correct"] if match.equal else p["wrong"],
         {"predicted": match.predicted, "gold": ctx.gold.text, "method": match.method, "reason": match.reason},

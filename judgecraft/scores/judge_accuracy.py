@@ -7,9 +7,8 @@ possible at all. No gold answer: not applicable. No winner named: 0.
 
 from __future__ import annotations
 
-from judgecraft.parse import Parsed
+from judgecraft.parse import Parsed, winner_choice
 from judgecraft.scores.base import Context, Score
-from judgecraft.scores.winner import winner_choice
 
 DEFAULTS: dict = {}
 RANGE = (0.0, 1.0)
@@ -26,7 +25,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
         if name not in parsed.sections:
             personas[name] = {"answer": None, "correct": False}
             continue
-        match = ctx.section_match(parsed, name)
+        match = ctx.section_match(name)
         personas[name] = {"answer": match.predicted or None, "correct": match.equal}
     winner, how = winner_choice(parsed)
     detail = {"winner": winner, "personas": personas, "any_correct": any(p["correct"] for p in personas.values())}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score
-from judgecraft.scores.judge_quality import judged
+from judgecraft.scores.verdicts import judged
 
 DEFAULTS = {"criterion": "self_reflection", "aggregate": "mean"}
 RANGE = (0.0, 1.0)
@@ -17,4 +17,4 @@ RANGE = (0.0, 1.0)
 
 def score(parsed: Parsed, ctx: Context) -> Score:
     p = ctx.params["judge_reflection"]
-    return judged(ctx, [p["criterion"]], p["aggregate"], parsed)
+    return judged(ctx, [p["criterion"]], p["aggregate"])

@@ -9,10 +9,9 @@ That is a dense reward (a close call is worth about a half) instead of a 0/1 cli
 
 from __future__ import annotations
 
-from judgecraft.judge.verdict import JudgeError, as_verdict
-from judgecraft.parse import Parsed
+from judgecraft.parse import Parsed, winner_choice
 from judgecraft.scores.base import Context, Score
-from judgecraft.scores.winner import winner_choice
+from judgecraft.scores.verdicts import read_verdict
 
 DEFAULTS = {"soft": True}
 RANGE = (0.0, 1.0)
@@ -22,13 +21,9 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     c = parsed.construct
     if c.winner_tag is None or not c.personas:
         return Score(None, {"reason": "the construct has no winner or personas"})
-    verdict = as_verdict(ctx.verdict)
-    if verdict is None:
-        return Score(None, {"reason": "no judge verdict (the judge did not run)"})
-    if isinstance(verdict, JudgeError):
-        if verdict.kind == "input":
-            return Score(0.0, {"reason": f"nothing for the judge to judge: {verdict.message}"})
-        return Score(None, {"reason": f"the judge failed: {verdict.message}"})
+    verdict = read_verdict(ctx)
+    if isinstance(verdict, Score):
+        return verdict
     name, how = winner_choice(parsed)
     detail = {"winner": name, "judge_winner": verdict.winner, "judge_probs": verdict.winner_probs}
     if name is None:

@@ -13,11 +13,13 @@ value = neutral - penalty x (personas that copy or are empty) + bonus x (share o
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 import numpy as np
 from rapidfuzz.distance import Indel
 
+from judgecraft.construct import Construct
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score, clip
 from judgecraft.text import sentences as split_sentences
@@ -36,23 +38,33 @@ VECTORISE_FROM_WORDS = 2000  # longer personas are fingerprinted with numpy, sho
 
 
 @cache
-def _persona_vocabulary(words: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """Exact words and prefixes (from `word*` entries) that mark a persona rather than its reasoning."""
+def _persona_vocabulary(words: tuple[str, ...]) -> tuple[frozenset[str], re.Pattern[str] | None]:
+    """Exact words, and a pattern for the `word*` prefixes, that mark a persona rather than its reasoning."""
     exact = {w for w in words if not w.endswith("*") and " " not in w}
-    prefixes = tuple(w[:-1] for w in words if w.endswith("*"))
-    return frozenset(exact), prefixes
+    prefixes = [re.escape(w[:-1]) for w in words if w.endswith("*")]
+    pattern = re.compile(r"(?<!\S)(?:" + "|".join(prefixes) + r")\S*") if prefixes else None
+    return frozenset(exact), pattern
 
 
-def _vocabulary(parsed: Parsed) -> tuple[frozenset[str], tuple[str, ...]]:
+_VOCABULARIES: dict[int, tuple[Construct, tuple[frozenset[str], re.Pattern[str] | None]]] = {}
+
+
+def _vocabulary(parsed: Parsed) -> tuple[frozenset[str], re.Pattern[str] | None]:
     c = parsed.construct
-    words = [*c.personas, *(w for name in c.personas for w in c.tag(name).voice)]
-    return _persona_vocabulary(tuple(words))
+    known = _VOCABULARIES.get(id(c))
+    if known is None or known[0] is not c:
+        words = [*c.personas, *(w for name in c.personas for w in c.tag(name).voice)]
+        known = _VOCABULARIES[id(c)] = (c, _persona_vocabulary(tuple(words)))
+    return known[1]
 
 
 def prepare(lowered: str, tokens: list[str], vocab, n: int, fuzzy_words: int, vectorised: bool) -> dict:
     """A persona's n-gram fingerprint and a bounded sorted-sentence word list, persona vocabulary removed."""
-    exact, prefixes = vocab
-    drop = {t for t in set(tokens) if t in exact or (prefixes and t.startswith(prefixes))}
+    exact, prefixed = vocab
+    unique = set(tokens)
+    drop = unique & exact  # set operations and one regex over the distinct words: C speed, linear
+    if prefixed is not None:
+        drop.update(prefixed.findall(" ".join(unique)))
     if vectorised:
         ids = _hashes(tokens)
         if drop:
@@ -61,7 +73,8 @@ def prepare(lowered: str, tokens: list[str], vocab, n: int, fuzzy_words: int, ve
     else:
         words = [t for t in tokens if t not in drop] if drop else tokens
         size, grams = len(words), set(zip(*(words[i:] for i in range(n)), strict=False))
-    kept = [[w for w in sentence if w not in drop] for sentence in split_sentences(lowered[: fuzzy_words * 8])]
+    sentences = split_sentences(lowered[: fuzzy_words * 8])
+    kept = [[w for w in sentence if w not in drop] for sentence in sentences] if drop else sentences
     ordered = [w for sentence in sorted((s for s in kept if s), key=" ".join) for w in sentence]
     return {"words": size, "grams": grams, "sorted": ordered[:fuzzy_words]}
 
@@ -100,11 +113,9 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     if len(personas) < 2:
         return Score(None, {"reason": "originality needs at least two personas"})
     vocab = _vocabulary(parsed)
-    vectorised = max(len(ctx.words(parsed, name)) for name in personas) > VECTORISE_FROM_WORDS
+    vectorised = max(len(ctx.words(name)) for name in personas) > VECTORISE_FROM_WORDS
     prepared = {
-        name: prepare(
-            ctx.lowered(parsed, name), ctx.words(parsed, name), vocab, p["ngram"], p["fuzzy_words"], vectorised
-        )
+        name: prepare(ctx.lowered(name), ctx.words(name), vocab, p["ngram"], p["fuzzy_words"], vectorised)
         for name in personas
     }
     later = personas[1:]

@@ -10,6 +10,7 @@ sections without a lexicon (a <think> trace) only self-correction counts.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import cache
 
 from judgecraft.parse import Parsed
@@ -43,30 +44,36 @@ DEFAULTS = {
     "voice_spam_share": 0.5,  # mostly voice words: a word list, not speech
 }
 RANGE = (0.0, 1.0)
-ONE_PASS_BELOW_CHARS = 5000
 
 
 @cache
-def _marker_patterns(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...]]:
-    """The markers as one alternation (cheapest on short text) and one by one (cheapest on long text).
+def _marker_patterns(patterns: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Each marker compiled alone, with the literal text it must start with.
 
-    Both drop the leading \\b: a pattern that starts with a literal word lets the regex engine jump
-    between occurrences of that word (10x faster), so the word boundary is checked in Python instead.
+    The leading \\b is dropped: a pattern that starts with a literal word lets the regex engine jump
+    between occurrences of that word (10x faster than an alternation of all markers), and the word
+    boundary is checked in Python instead. A marker whose literal start is absent from the text is
+    not run at all (one substring search in C).
     """
-    bare = tuple(p[2:] if p.startswith("\\b") else p for p in patterns)
-    return re.compile("|".join(f"(?:{p})" for p in bare)), tuple(re.compile(p) for p in bare)
+    out = []
+    for pattern in patterns:
+        bare = pattern[2:] if pattern.startswith("\\b") else pattern
+        literal = re.match(r"[a-z0-9 ',-]*", bare).group()
+        if len(literal) < len(bare) and bare[len(literal)] in "*+?{":
+            literal = literal[:-1]  # "hmm+" needs "hm" only
+        out.append((literal, re.compile(bare)))
+    return tuple(out)
 
 
 def _marker_hits(lowered: str, patterns: tuple[str, ...]) -> list[tuple[int, int, int]]:
     """(start, end, marker index) of every marker at a word start, in order."""
-    combined, singles = _marker_patterns(patterns)
-    if len(lowered) < ONE_PASS_BELOW_CHARS:
-        found = []
-        for m in combined.finditer(lowered):
-            index = next((i for i, single in enumerate(singles) if single.match(lowered, m.start())), -1)
-            found.append((m.start(), m.end(), index))
-    else:
-        found = sorted((m.start(), m.end(), i) for i, single in enumerate(singles) for m in single.finditer(lowered))
+    found = [
+        (m.start(), m.end(), i)
+        for i, (literal, single) in enumerate(_marker_patterns(patterns))
+        if literal in lowered
+        for m in single.finditer(lowered)
+    ]
+    found.sort()
     return [hit for hit in found if not hit[0] or not (lowered[hit[0] - 1].isalnum() or lowered[hit[0] - 1] == "_")]
 
 
@@ -90,6 +97,12 @@ def _lexicon(words: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...], t
     return exact, stems, phrases
 
 
+@cache
+def _stem_pattern(stems: tuple[str, ...]) -> re.Pattern[str]:
+    """Words (space-separated, unique) that start with one of the stems."""
+    return re.compile(r"(?<!\S)(?:" + "|".join(map(re.escape, stems)) + r")\S*")
+
+
 def self_correction(lowered: str, n_words: int, p: dict) -> dict:
     hits = _marker_hits(lowered, tuple(p["markers"]))
     need = p["min_words_between"]
@@ -108,11 +121,12 @@ def self_correction(lowered: str, n_words: int, p: dict) -> dict:
 
 def voice(lowered: str, words: list[str], lexicon: tuple[str, ...], p: dict) -> dict:
     exact, stems, phrases = _lexicon(lexicon)
-    unique = set(words)
-    matched = [w for w in unique if w in exact or (stems and w.startswith(stems))]
-    used = [w for w in matched if w in exact]
-    used += [stem + "*" for stem in stems if any(w.startswith(stem) for w in matched)]
-    occurrences = sum(words.count(w) for w in matched)
+    counts = Counter(words)  # one pass; each distinct word is then looked at once (linear, not words x matched)
+    used = sorted(counts.keys() & exact)  # set intersection, in C
+    stemmed = _stem_pattern(stems).findall(" ".join(counts)) if stems else []
+    stems_used = {stem for w in stemmed for stem in stems if w.startswith(stem)}
+    used += [stem + "*" for stem in stems if stem in stems_used]
+    occurrences = sum(counts[w] for w in {*used, *stemmed} if w in counts)
     for pattern, phrase in phrases:
         if phrase in lowered:
             found = sum(1 for _ in pattern.finditer(lowered))
@@ -132,7 +146,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
         return Score(None, {"reason": "the construct has no reasoning sections"})
     per_section = {}
     for name in sections:
-        lowered, words = ctx.lowered(parsed, name), ctx.words(parsed, name)
+        lowered, words = ctx.lowered(name), ctx.words(name)
         correction = self_correction(lowered, len(words), p)
         lexicon = c.tag(name).voice
         if lexicon:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score
-from judgecraft.traces import count_marked_steps
+from judgecraft.text import count_marked_steps
 
 DEFAULTS = {"target_steps": 3}
 RANGE = (0.0, 1.0)

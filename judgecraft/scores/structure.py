@@ -35,7 +35,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     if parsed.unclosed:
         variations.append(f"unclosed: {', '.join(parsed.unclosed)}")
     if parsed.stray_closes:
-        variations.append(f"stray closing tags: {', '.join(parsed.stray_closes)}")
+        variations.append(f"stray closing tags: {', '.join(sorted(set(parsed.stray_closes)))}")  # one mention per tag
     if parsed.variants:
         variations.append(f"tag format: {', '.join(parsed.variants)}")
     if parsed.preamble.strip():

@@ -6,30 +6,11 @@ is still just the name. Two different names, or none, score 0.
 
 from __future__ import annotations
 
-import re
-
-from judgecraft.parse import Parsed
+from judgecraft.parse import Parsed, winner_choice
 from judgecraft.scores.base import Context, Score
 
 DEFAULTS = {"exact": 1.0, "with_text": 0.5}
 RANGE = (0.0, 1.0)
-_TRIM = " \t\r\n\"'`*_.!:;“”‘’()[]"
-
-
-def winner_choice(parsed: Parsed) -> tuple[str | None, str]:
-    """The persona the construct names as winner, and how cleanly: exact | with_text | none | several | missing."""
-    c = parsed.construct
-    tag = c.winner_tag
-    if tag is None or tag not in parsed.sections:
-        return None, "missing"
-    content = parsed.section_text(tag)
-    bare = content.strip(_TRIM).lower()
-    if bare in c.personas:
-        return bare, "exact"
-    named = {name for name in c.personas if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", content.lower())}
-    if len(named) == 1:
-        return named.pop(), "with_text"
-    return None, "several" if named else "none"
 
 
 def score(parsed: Parsed, ctx: Context) -> Score:

@@ -13,6 +13,7 @@ serialised by a lock, so the worker is safe to use from threads and from `asynci
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -61,6 +62,7 @@ class BoundedWorker:
                 line = self._read_line(process, timeout)
             except WorkerTimeout:
                 self._kill()
+                self._restart_in_background()
                 raise
             except (BrokenPipeError, OSError) as err:
                 self._kill()
@@ -70,6 +72,15 @@ class BoundedWorker:
             except json.JSONDecodeError:
                 self._kill()
                 raise WorkerCrashed(f"worker {self.module} answered {line[:200]!r}") from None
+
+    def _restart_in_background(self) -> None:
+        """Start the next worker now, off the caller's path, so the next request does not wait for imports."""
+
+        def start() -> None:
+            with self._lock, contextlib.suppress(WorkerCrashed, OSError):
+                self._ensure_started()
+
+        threading.Thread(target=start, name=f"restart-{self.module}", daemon=True).start()
 
     def _ensure_started(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:

@@ -164,5 +164,6 @@ def test_the_worker_is_killed_on_timeout_and_restarted():
     assert slow.method in ("timeout", "math-verify") and not slow.equal
     if slow.method == "timeout":
         assert _worker.pid is None  # killed
-    assert checker.check("The answer is \\boxed{2x+2}", "2(x+1)").equal
+    # a new pair (verdicts are cached per (gold, span)), so the worker is really asked again
+    assert checker.check("The answer is \\boxed{3x+3}", "3(x+1)").equal
     assert _worker.pid is not None and (slow.method != "timeout" or _worker.pid != first)

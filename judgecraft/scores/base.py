@@ -75,13 +75,17 @@ class Context:
 
         return self.memo("final_answer", lambda: extract_answer(parsed.final_answer))
 
+    def answer_budget(self) -> Any:
+        """The math-verify time this completion may spend, shared by all its answer checks."""
+        return self.memo("answer_budget", self.checker.budget)
+
     def final_answer_match(self, parsed: Parsed) -> Match | None:
         """The final answer checked against the gold answer (None without a gold answer)."""
         if self.gold is None:
             return None
 
         def compute() -> Match:
-            return self.checker.compare(self.final_answer(parsed), self.gold, full_text=parsed.final_answer)
+            return self.checker.compare(self.final_answer(parsed), self.gold, budget=self.answer_budget())
 
         return self.memo("final_match", compute)
 
@@ -91,7 +95,7 @@ class Context:
             return None
 
         def compute() -> Match:
-            return self.checker.compare(self.section_answer(parsed, name), self.gold, parsed.section_text(name))
+            return self.checker.compare(self.section_answer(parsed, name), self.gold, budget=self.answer_budget())
 
         return self.memo(f"match:{name}", compute)
 

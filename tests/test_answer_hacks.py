@@ -10,9 +10,10 @@ kind that fails does so every run.
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from judgecraft import Scorer
@@ -23,10 +24,7 @@ SCORERS = {name: Scorer(name) for name in ("pkv", "think")}
 EXAMPLES = {"pkv": 80, "think": 40}
 # Kinds the checker does not yet refuse (reported to the integrator); strict, so a fix turns them green.
 NO_SHRINK = (Phase.explicit, Phase.generate)  # a hack's text is readable as drawn; shrinking only costs time
-KNOWN_HOLES: dict[str, str] = {
-    "range": "'at least 24' is accepted for gold 24",
-    "negation": "'anything but 24' and '$\\neq 24$' are accepted for gold 24",
-}
+KNOWN_HOLES: dict[str, str] = {}
 
 
 def _check(sample: jst.Sample, scorer: Scorer) -> None:
@@ -85,3 +83,20 @@ def test_hacked_answer_rejects_what_it_cannot_hack():
         hacked_answer("\\frac{1}{2}", "hedge", random.Random(0))
     with pytest.raises(ValueError, match="still 0"):
         hacked_answer("0", "sign", random.Random(0))
+
+
+def naive_accuracy_reward(completion: str, gold: str) -> float:
+    """A user's lenient reward, the kind the strategies exist to catch: the first number after the construct."""
+    match = re.search(r"-?\d+(?:\.\d+)?", completion.rsplit("</competition>", 1)[-1])
+    return 1.0 if match and float(match.group()) == float(gold) else 0.0
+
+
+@pytest.mark.parametrize("kind", ["hedge", "range", "enumeration", "negation", "extra_terms", "second_boxed"])
+def test_the_strategies_catch_a_lenient_reward(kind):
+    """What the README shows users: the same strategy finds the hole in a first-number reward."""
+    found = find(
+        jst.answer_hacks(kinds=(kind,)),
+        lambda s: naive_accuracy_reward(s.text, s.answer) == 1.0,
+        settings=settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)),
+    )
+    assert found.mutation == f"hack:{kind}" and naive_accuracy_reward(found.original, found.answer) == 1.0

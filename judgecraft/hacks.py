@@ -23,6 +23,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 HACKS = ("sign", "hedge", "range", "enumeration", "negation", "scale", "extra_terms", "second_boxed")
+ZERO_PROOF = ("sign", "scale")  # kinds that cannot hack a gold of 0 (-0 and 0 * 100 are 0)
 
 _PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 
@@ -53,12 +54,27 @@ def hacked_answer(gold: str, kind: str, rng: random.Random) -> str:
     if not _PLAIN_NUMBER.match(gold.strip()):
         raise ValueError(f"answer hacks need a plain-number gold answer, got {gold!r}")
     value = Decimal(gold.strip())
-    if value == 0 and kind in ("sign", "scale"):
+    if value == 0 and kind in ZERO_PROOF:
         raise ValueError(f"a {kind} hack of 0 is still 0: pick a non-zero gold")
     g = _fmt(value)
     o1, o2, o3 = _others(value, rng, 3)
     forms = _FORMS[kind](g, value, o1, o2, o3, rng)
     return rng.choice(forms)
+
+
+def usable_kinds(gold: str | None, kinds: tuple[str, ...] | None) -> list[str]:
+    """The kinds that can hack this gold (all for None), with a clear error for what cannot be hacked."""
+    usable = list(kinds or HACKS)
+    if set(usable) - set(HACKS):
+        raise ValueError(f"unknown hacks {sorted(set(usable) - set(HACKS))}; known: {HACKS}")
+    if gold is None:
+        return usable
+    hacked_answer(gold, "hedge", random.Random(0))  # raises for a gold that is not a plain number
+    if Decimal(gold.strip()) == 0:
+        usable = [k for k in usable if k not in ZERO_PROOF]
+        if not usable:
+            raise ValueError(f"none of the hacks {kinds} changes a gold of 0")
+    return usable
 
 
 def _sign(g: str, value: Decimal, o1: str, o2: str, o3: str, rng: random.Random) -> list[str]:

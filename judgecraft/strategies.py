@@ -30,7 +30,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from judgecraft.construct import Construct, load_construct
-from judgecraft.hacks import HACKS, hacked_answer
+from judgecraft.hacks import HACKS, ZERO_PROOF, hacked_answer, usable_kinds
 
 MUTATIONS = ("drop", "duplicate", "reorder", "rename", "case", "leak", "copy")
 
@@ -253,10 +253,9 @@ def answer_hacks(
     c = load_construct(construct)
     if c.final_answer != "after_root":
         raise ValueError(f"answer hacks need a final answer after the construct; {c.name!r} has none")
-    kind = draw(st.sampled_from(kinds or HACKS))
+    kind = draw(st.sampled_from(usable_kinds(gold, kinds)))
     if gold is None:
-        nonzero = answers().filter(lambda a: float(a) != 0)
-        gold = draw(nonzero if kind in ("sign", "scale") else answers())
+        gold = draw(answers().filter(lambda a: float(a) != 0) if kind in ZERO_PROOF else answers())
     base = draw(valid(c, answer=st.just(gold)))
     hack = hacked_answer(gold, kind, random.Random(draw(st.integers(0, 2**32 - 1))))
     doc = _Doc(c, dict(base.contents), draw(st.sampled_from(_HACK_PHRASES)).format(hack))

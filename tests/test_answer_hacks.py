@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from judgecraft import Scorer
 from judgecraft import strategies as jst
-from judgecraft.hacks import HACKS, hacked_answer
+from judgecraft.hacks import HACKS, hacked_answer, usable_kinds
 
 SCORERS = {name: Scorer(name) for name in ("pkv", "think")}
 EXAMPLES = {"pkv": 80, "think": 40}
@@ -83,6 +83,12 @@ def test_hacked_answer_rejects_what_it_cannot_hack():
         hacked_answer("\\frac{1}{2}", "hedge", random.Random(0))
     with pytest.raises(ValueError, match="still 0"):
         hacked_answer("0", "sign", random.Random(0))
+    assert usable_kinds("0", None) == [k for k in HACKS if k not in ("sign", "scale")]
+    assert usable_kinds("-2.5", ("sign", "scale")) == ["sign", "scale"]
+    with pytest.raises(ValueError, match="changes a gold of 0"):
+        usable_kinds("0", ("sign", "scale"))
+    with pytest.raises(ValueError, match="unknown hacks"):
+        usable_kinds(None, ("sign", "bribe"))
 
 
 def naive_accuracy_reward(completion: str, gold: str) -> float:
@@ -97,6 +103,8 @@ def test_the_strategies_catch_a_lenient_reward(kind):
     found = find(
         jst.answer_hacks(kinds=(kind,)),
         lambda s: naive_accuracy_reward(s.text, s.answer) == 1.0,
-        settings=settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)),
+        settings=settings(
+            max_examples=300, deadline=None, derandomize=True, phases=NO_SHRINK, suppress_health_check=list(HealthCheck)
+        ),
     )
     assert found.mutation == f"hack:{kind}" and naive_accuracy_reward(found.original, found.answer) == 1.0

@@ -187,6 +187,7 @@ class AnswerChecker:
         self.commit = commit
         self._cache: OrderedDict[tuple[str, str], Match] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._siblings: dict[str, AnswerChecker] = {}
 
     def __getstate__(self) -> dict:
         """Picklable for process pools: the cache and its lock stay behind."""
@@ -194,6 +195,15 @@ class AnswerChecker:
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)
+
+    def with_commit(self, commit: str) -> AnswerChecker:
+        """This checker under another commitment policy (same timeout; kept, so its cache is reused)."""
+        if commit == self.commit:
+            return self
+        sibling = self._siblings.get(commit)
+        if sibling is None:
+            sibling = self._siblings[commit] = AnswerChecker(self.timeout, self.use_math_verify, commit)
+        return sibling
 
     def budget(self) -> Budget:
         """A fresh time budget for one completion (share it over all the checks of that completion)."""
@@ -229,7 +239,9 @@ class AnswerChecker:
         exact = self._exact(shape, gold, shown)
         if exact is not None:
             return exact
-        if _norm_string(pred.segment) == _norm_string(gold.text):
+        if _norm_string(pred.segment) == _norm_string(gold.text) or (
+            shape.kind == gold.shape.kind == "text" and _norm_string(shape.text) == _norm_string(gold.shape.text)
+        ):
             return Match(True, "string", shown)
         if not self.use_math_verify or "open-ended" in shape.hedge or "open-ended" in gold.shape.hedge:
             return Match(False, "string", shown, "no exact match (an open-ended list, or math-verify is off)")
@@ -280,6 +292,10 @@ class AnswerChecker:
         remaining = budget.remaining()
         if remaining <= 0:
             return Match(False, "timeout", shown, "this completion's answer time budget is spent")
+        try:
+            _worker.start()  # start-up (imports) is not the answer's time
+        except WorkerCrashed as err:
+            return Match(False, "error", shown, str(err)[:200])
         started = time.monotonic()
         match = _verify_in_worker(gold, pred, remaining, shown, gold_shown)
         budget.spent += time.monotonic() - started
@@ -291,7 +307,12 @@ class AnswerChecker:
         return match
 
 
-_STRUCTURES = ("a tuple or interval, not one value", "a set of several values", "an open-ended enumeration")
+_STRUCTURES = (
+    "a tuple or interval, not one value",
+    "a set of several values",
+    "an open-ended enumeration",
+    "a relation, not a value",
+)
 _LETTER_RE = re.compile(r"(?<![A-Za-z\\])([A-E])(?![A-Za-z])")
 
 

@@ -38,7 +38,11 @@ _ROOTS_RE = re.compile(rf"\b([a-z])\s*=\s*{_NUM}(?:\s*(?:,|\bor\b|\band\b)\s*(?:
 _LIST_GAP_RE = re.compile(r"(?:\s|\$|,|;|&|and\b|or\b|\\quad|\\qquad|\\[,;]|\\[()\[\]]|\\text\s*\{[^{}]{0,40}\}|\\)*")
 _PERCENT_AFTER_RE = re.compile(r"\s*\$?\s*(?:\\?%|percent(?:age)?\b|pct\b)")
 _TAIL_NOISE_RE = re.compile(r"\s*(?:I hope it is correct\.?)\s*$", re.IGNORECASE)
-_LEAD_RE = re.compile(r"\b(?:not|never|isn't|between|either|from|maybe|perhaps|possibly|probably)\s+$", re.IGNORECASE)
+_LEAD_RE = re.compile(
+    r"(?:\b(?:not|never|isn't|between|either|from|maybe|perhaps|possibly|probably|but|except|at least|at most"
+    r"|(?:no )?(?:more|less|greater|fewer) than|up to|over|under|above|below)\s+|(?:\\neq?|\\[lg]eq?|[<>≤≥≠]=?)\s*)$",
+    re.IGNORECASE,
+)
 MAX_CHAIN = 8  # neighbours looked at on each side of a number: enough to see a hedge, never quadratic
 _BARE_WORDS = 4  # a short text with at most this many words outside LaTeX is taken whole
 
@@ -93,7 +97,10 @@ def balanced(text: str, open_at: int) -> tuple[str, int] | None:
 def extract_answer(text: object) -> Extracted:
     """Find the answer a text gives (see the module docstring for the order of evidence)."""
     if not isinstance(text, str):
-        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else ("" if text is None else str(text))
+        try:
+            text = text.decode("utf-8", "replace") if isinstance(text, bytes) else ("" if text is None else str(text))
+        except (ValueError, TypeError, OverflowError, RecursionError):  # str(10**5000) raises in Python 3.11
+            return Extracted("", "none")
     if not text.strip():
         return Extracted("", "none")
     tail = text[-TAIL_CHARS:]
@@ -252,7 +259,9 @@ def _sentence_answer(sentence: str, how: str) -> Extracted | None:
     outside = _LATEX_ENV_RE.sub(" ", sentence) if envs else sentence
     words = re.findall(r"[a-zA-Z]{2,}", re.sub(r"\\[a-zA-Z]+", " ", outside))
     kind = whole.shape.kind
-    if kind != "empty" and (not words or kind in ("number", "list", "set", "choice") or whole.shape.hedge):
+    if kind != "empty" and (
+        not words or kind in ("number", "list", "set", "choice") or (kind == "text" and whole.shape.hedge)
+    ):
         return whole
     if kind == "text" and len(sentence.strip()) <= 40 and not numbers_in(sentence):
         return whole  # "The answer is yes." / "... is Evelyn."

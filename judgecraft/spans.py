@@ -19,14 +19,22 @@ from judgecraft.numbers import numbers_in, to_fraction
 
 _SCALE_WORDS = {"hundred": 100, "thousand": 1_000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 # Words that chain numbers into several candidates, and what kind of hedge each makes.
-_RANGE_WORDS = frozenset({"to", "through", "thru", "between", "from", "till", "until", "range"})
+_RANGE_WORDS = frozenset(
+    {"to", "through", "thru", "between", "from", "till", "until", "range", "least", "most", "more", "less", "than"}
+    | {"greater", "fewer", "over", "under", "above", "below", "up", "minimum", "maximum", "exceeds", "exceed"}
+)
 _HEDGE_WORDS = frozenset(
     {"or", "maybe", "perhaps", "possibly", "probably", "either", "alternatively", "might", "could", "be", "also"}
 )
 _LIST_WORDS = frozenset({"and", "then", "etc"})
-_NEGATION_WORDS = frozenset({"not", "isn't", "isnt", "never", "no", "nor", "neither", "n't"})
+_NEGATION_WORDS = frozenset({"not", "isn't", "isnt", "never", "no", "nor", "neither", "n't", "but", "except"})
+_NEUTRAL_WORDS = frozenset({"at", "anything", "definitely", "certainly", "surely", "clearly", "than", "the", "a"})
+_RELATION_RE = re.compile(r"\\(?:neq?|[lg]eq?q?|[lg]t|not\s*=)(?![a-zA-Z])|[<>≤≥≠]|!=")
 _FILLER_PUNCT = frozenset(",;()[]{}~&?")
-_NO_SOLUTION = frozenset({"no solution", "no solutions", "no real solution", "no real solutions", "none", "∅"})
+_NO_SOLUTION_RE = re.compile(
+    r"(?:there (?:is|are|exists?) |it has |the equation has |has )?no (?:real |such |integer )?(?:solutions?|roots?)"
+    r"(?: exists?)?"
+)
 
 _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname|emph)\s*\{([^{}]*)\}")
 _DROP_RE = re.compile(r"\\(?:left|right|displaystyle|big|Big|bigg|Bigg)(?![a-zA-Z])|\\!|\$|\\\(|\\\)|\\\[|\\\]")
@@ -99,10 +107,12 @@ def read_span(span: str, latex: bool | None = None) -> Shape:
     if latex is None:
         latex = "\\" in raw or raw.count("$") - raw.count("\\$") >= 2
     lowered = s.lower()
-    if lowered.strip(". ") in _NO_SOLUTION or lowered in {"\\emptyset", "\\varnothing", "\\{\\}"}:
+    if _NO_SOLUTION_RE.fullmatch(lowered) or lowered in {"none", "∅", "\\emptyset", "\\varnothing", "\\{\\}"}:
         return Shape("text", "no solution")
     if _PLUS_MINUS_RE.search(s):
         return Shape("expr", s, hedge="plus-minus: two values")
+    if _RELATION_RE.search(s):
+        return Shape("expr", s, hedge="a relation, not a value")
     if _ELLIPSIS_RE.search(raw) and _SPLIT_RE.search(s):
         return Shape("expr", s, hedge="an open-ended enumeration")
     choice = _read_choice(s)
@@ -233,8 +243,8 @@ def _read_list(s: str, plain: bool) -> Shape | None:
     if skeleton is None:
         return None
     hedge = _hedge_kind(skeleton)
-    if len(found) == 1:
-        return Shape("text", s, hedge="negation") if hedge == "negation" else None
+    if len(found) == 1:  # "not 24", "at least 24": a negation or a bound, never the value
+        return Shape("text", s, hedge=hedge) if hedge in ("negation", "range") else None
     values = tuple(n.value for n in found)
     if any(v is None for v in values):
         return None
@@ -252,7 +262,9 @@ def _skeleton(s: str, found: list) -> list[str] | None:
         last = number.end
     parts.append(s[last:])
     tokens = _WORD_RE.findall(" ".join(parts).lower().replace("\\{", "{").replace("\\}", "}"))
-    allowed = _RANGE_WORDS | _HEDGE_WORDS | _LIST_WORDS | _NEGATION_WORDS | {"#", "...", "…", "is", "it"}
+    allowed = (
+        _RANGE_WORDS | _HEDGE_WORDS | _LIST_WORDS | _NEGATION_WORDS | _NEUTRAL_WORDS | {"#", "...", "…", "is", "it"}
+    )
     units = 0
     previous = ""
     depth, hedged_at = 0, set()

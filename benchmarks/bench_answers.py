@@ -214,7 +214,7 @@ def hacks(examples: int, progress: Progress) -> dict:
     from judgecraft import Scorer
     from judgecraft.hacks import HACKS
 
-    scorer = Scorer("pkv")
+    scorer = Scorer("pkv", components=["tags", "correctness"])  # correctness is what is counted; tags shows well-formed
     return {kind: _count_hacks(kind, examples, scorer, progress) for kind in HACKS}
 
 
@@ -251,7 +251,7 @@ def main() -> None:
             "judgecraft_call": "AnswerChecker().check(candidate, gold).equal (defaults: commit='strict', 5 s timeout); "
             "rows with a construct: Scorer(construct).score(candidate, answer=gold) correctness == 1.0",
             "hack_examples_per_kind": args.hack_examples,
-            "hack_construct": "pkv",
+            "hack_construct": "pkv (Scorer with the tags and correctness components)",
             "speed_repetitions": args.reps,
             "speed_pairs_per_repetition": args.pairs,
             "judgecraft_commit": _git_commit(),

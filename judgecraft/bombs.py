@@ -16,6 +16,7 @@ MAX_DEPTH = 24
 MAX_EXPONENT_DIGITS = 5  # 2^{99999} is fine for sympy; 2^{999999} is not worth a reward
 MAX_FACTORIAL_DIGITS = 4
 MAX_BINOMIAL_DIGITS = 5
+MAX_POWERS = 64  # each power's operands are read once: 64 x 1,000 characters at most
 
 _CODE_RE = re.compile(r"__|\bimport\b|\blambda\b|\beval\b|\bexec\b|\bos\.|\bsys\.|\bsubprocess\b|\bopen\(")
 _POWER_RE = re.compile(r"\^|\*\*")
@@ -73,7 +74,10 @@ def _max_depth(span: str) -> int:
 def _power_reason(span: str) -> str:
     """Towers with numbers in them (2^{3^{99}}, (9)**(9)**(9), (9^9)^{9^9}) and huge literal exponents."""
     s = span.replace("\\left", "").replace("\\right", "").replace(" ", "")
-    for m in _POWER_RE.finditer(s):
+    powers = list(_POWER_RE.finditer(s))
+    if len(powers) > MAX_POWERS:
+        return f"refused: {len(powers)} powers in one answer (limit {MAX_POWERS})"
+    for m in powers:
         exponent, end = _operand(s, m.end())
         if _BIG_NUMBER_RE.search(exponent) and len(max(re.findall(r"\d+", exponent), key=len)) > MAX_EXPONENT_DIGITS:
             return "refused: huge exponent"

@@ -91,7 +91,7 @@ def _last_digit_number(text: str) -> Number | None:
         if last_digit < 0:
             return None
         low = max(0, last_digit - 64)
-        while low > 0 and not text[low - 1].isspace():
+        while low > 0 and not text[low - 1].isspace() and last_digit - low < 256:
             low -= 1  # start the window between two tokens, never inside one
         candidates = _digit_numbers(text[low : last_digit + 32])
         for n in reversed(candidates):

@@ -17,6 +17,7 @@ from fractions import Fraction
 
 from judgecraft.numbers import numbers_in, to_fraction
 
+MAX_SPAN_CHARS = 4000  # a span is read in time linear in its length, and never longer than this
 _SCALE_WORDS = {"hundred": 100, "thousand": 1_000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 # Words that chain numbers into several candidates, and what kind of hedge each makes.
 _RANGE_WORDS = frozenset(
@@ -101,6 +102,8 @@ def clean(span: str) -> str:
 def read_span(span: str, latex: bool | None = None) -> Shape:
     """Read a whole answer span (see the module docstring). `latex`: the span is a formula (boxed, in $)."""
     raw = span.strip()
+    if len(raw) > MAX_SPAN_CHARS:
+        return Shape("expr", raw)  # not read: no answer is this long, and the bomb check refuses it
     s = clean(raw)
     if not s:
         return Shape("empty")

@@ -37,6 +37,9 @@ _NUM = r"-?\d+(?:\.\d+)?(?:/\d+)?"
 _ROOTS_RE = re.compile(rf"\b([a-z])\s*=\s*{_NUM}(?:\s*(?:,|\bor\b|\band\b)\s*(?:\1\s*=\s*)?{_NUM})+")
 _LIST_GAP_RE = re.compile(r"(?:\s|\$|,|;|&|and\b|or\b|\\quad|\\qquad|\\[,;]|\\[()\[\]]|\\text\s*\{[^{}]{0,40}\}|\\)*")
 _PERCENT_AFTER_RE = re.compile(r"\s*\$?\s*(?:\\?%|percent(?:age)?\b|pct\b)")
+_ARITHMETIC_LEFT_RE = re.compile(r"(?:\(?\d[\d.]*\)?(?:[ \t]*[+*/^×÷·][ \t]*|[ \t]+[-−][ \t]+))+$")
+_ARITHMETIC_RIGHT_RE = re.compile(r"(?:(?:[ \t]*[+*/^×÷·][ \t]*|[ \t]+[-−][ \t]+)\(?\d[\d.]*\)?)+")
+_LEADING_NOISE_RE = re.compile(r"^(?:\s|\*|:|\\?[\"'`])*")
 _TAIL_NOISE_RE = re.compile(r"\s*(?:I hope it is correct\.?)\s*$", re.IGNORECASE)
 _LEAD_RE = re.compile(
     r"(?:\b(?:not|never|isn't|between|either|from|maybe|perhaps|possibly|probably|but|except|at least|at most"
@@ -169,7 +172,7 @@ def _key(content: str) -> str:
 def _span_after(tail: str, start: int) -> str:
     """The answer span that starts at `start`: a display or inline LaTeX block, or the sentence."""
     rest = tail[start : start + SEGMENT_CHARS * 3]
-    stripped = rest.lstrip(" *:\"'`")
+    stripped = _LEADING_NOISE_RE.sub("", rest)
     offset = len(rest) - len(stripped)
     for opener, closer in (*_DISPLAY_OPENERS, *_INLINE_OPENERS):
         if stripped.startswith(opener):
@@ -226,7 +229,8 @@ def _whole(tail: str) -> Extracted | None:
     if len(words) > (0 if envs else _BARE_WORDS):
         return None
     found = _make(short, "whole")
-    if found.shape.kind == "empty" or (found.shape.kind == "text" and numbers_in(short)):
+    shape = found.shape
+    if shape.kind == "empty" or (shape.kind in ("text", "expr") and words and not shape.hedge and numbers_in(short)):
         return None  # a sentence with numbers in it: the conclusion or last number decides
     return found
 
@@ -299,11 +303,17 @@ def _chain(sentence: str, nums: list, index: int, how: str) -> Extracted:
         first -= 1
     while last + 1 < len(nums) and last - index < MAX_CHAIN and chained(first, last + 1):
         last += 1
-    start = nums[first].start
+    start, end = nums[first].start, nums[last].end
+    # A number inside arithmetic is not the answer: "24 + 5" is read whole (and is 29).
+    left = _ARITHMETIC_LEFT_RE.search(sentence, max(0, start - 100), start)
+    right = _ARITHMETIC_RIGHT_RE.match(sentence, end, end + 100)
+    if left or right:
+        start, end = left.start() if left else start, right.end() if right else end
+        return _make(sentence[start:end], how)
     lead = _LEAD_RE.search(sentence[max(0, start - 24) : start])
     if lead:
         start -= len(lead.group(0))
-    return _make(sentence[start : nums[last].end + _unit_len(sentence, nums[last].end)], how)
+    return _make(sentence[start : end + _unit_len(sentence, end)], how)
 
 
 def _unit_len(sentence: str, at: int) -> int:

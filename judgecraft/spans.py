@@ -50,7 +50,7 @@ _SCALE_AFTER_RE = re.compile(r"(?<=\d)\s+(hundred|thousand|million|billion|trill
 _ASSIGN_ALL_RE = re.compile(r"(?<![\w\\])[a-zA-Z]{1,3}(?:_\{?\w{1,4}\}?)?\s*=\s*")
 _CHOICE_RE = re.compile(r"\(?([A-E])\)(?:\s+|$)|([A-E])(?:[.:]\s+|\s*$)|\(([a-e])\)(?:\s+|$)")
 _PLUS_MINUS_RE = re.compile(r"\\pm|\\mp|±|∓|\+/-|\+-")
-_MATH_RE = re.compile(r"[\\^=<>*/+()\[\]{}|]|\d\s*[a-zA-Z]\b|(?<![a-zA-Z])[a-zA-Z](?![a-zA-Z])")
+_MATH_RE = re.compile(r"[\\^=<>*/+()\[\]{}|]|\d\s*[-−·×÷]\s*[\d(]|\d\s*[a-zA-Z]\b|(?<![a-zA-Z])[a-zA-Z](?![a-zA-Z])")
 _RANGE_MARK_RE = re.compile(r"(?<=\d)\s*[–—]\s*(?=[-−]?\d)|(?<=\d)-(?=\d)")
 _NAME_RE = re.compile(r"\s*(?:[a-zA-Z]{1,3}|\\[a-zA-Z]+)(?:_\{?\w{1,8}\}?)?(?:\([a-z]\))?\s*")
 _VARIABLE_RE = re.compile(r"[a-zA-Z]")

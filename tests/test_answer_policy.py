@@ -202,3 +202,27 @@ def test_typed_golds_read_as_written():
     assert parse_gold(["2", "3"]).values == (Fraction(2), Fraction(3))
     assert "cannot be read" in parse_gold(10**5000).error
     assert CHECK.check("The answer is 2.5", 2.5).equal
+
+
+@pytest.mark.parametrize(
+    ("text", "equal"),
+    [
+        ("Therefore the result is 30 - 6.", True),
+        ("Thus, it is 24 - 5.", False),
+        ("So the final answer is 3 * 8.", True),
+        ("So 96 / 4 = 24 hives.", True),
+        ("We get 24 · 3 here", False),
+    ],
+)
+def test_a_number_inside_arithmetic_is_read_with_it(text, equal):
+    assert CHECK.check(text, "24").equal is equal
+
+
+@pytest.mark.parametrize(
+    "unit", ["$", "\\boxed{", "1 ", "answer: ", "(", "9^", "1,", "x2 ", "7", "24 or ", "\\frac{1}{2}"]
+)
+def test_hostile_megabytes_are_read_from_the_tail_without_error(unit):
+    text = unit * (1_000_000 // len(unit))
+    found = extract_answer(text)
+    assert len(found.segment) <= 4000  # only the tail is ever searched
+    assert isinstance(CHECK.check(text, "24").equal, bool)

@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not vllm and not train"
+	$(PY) -m pytest -q -m "not vllm and not train and not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_scoring.py

@@ -1,44 +1,47 @@
-"""Final answers: where they are in a text, and whether they equal the gold answer.
+"""Whether the answer a text gives equals the gold answer: a cascade with one rule.
 
-Extraction follows how answers are actually written, strongest signal first: the last \\boxed{},
-an "answer is / answer of / answer:" phrase, roots listed at the end ("x = 3 or x = 2"), the
-concluding sentence ("Thus ... twenty-four hives"), then the last number.
+Exact when certain: when the whole answer span is a number, a fraction, a percentage or a set of
+numbers (judgecraft.spans), exact arithmetic on `Fraction`s decides in microseconds. Otherwise
+math-verify decides on the span, in a persistent worker process (judgecraft.worker) that is killed
+after the time left in the completion's budget, never on a number picked out of the span.
 
-Equivalence takes a fast exact path for numbers, fractions, percentages, thousands separators and
-sets of numbers, which decides most rewards in microseconds, and hands everything else (LaTeX
-expressions, intervals, symbolic forms) to math-verify in a persistent worker process
-(judgecraft.worker) that is killed after a timeout. That bound works in threads, async code and
-TRL's reward thread, where `signal.alarm` does not. Nothing from an answer is ever `eval`ed in this
-process, and expressions that look like bombs are refused before they reach sympy.
+The commitment policy (`commit="strict"`, the default): an answer that offers several distinct
+candidates (a hedge, a range, an enumeration, a negation, a set, a plus-minus, several different
+boxed answers) is not equal to a single gold answer; "either 2 or 3" equals only a gold answer with
+the same roots. `commit="lenient"` takes the first candidate instead. Scale is explicit: `x%`
+equals `x` or `x/100`, never `100x`.
+
+Verdicts are cached per (gold, span), so a GRPO group that repeats an answer pays once, and spans
+that look like computation bombs or code are refused before sympy (judgecraft.bombs).
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-from judgecraft.numbers import Number, close_enough, last_number, lower_same_length, numbers_in, to_fraction
+from judgecraft.bombs import refuse_reason
+from judgecraft.extraction import RESULT_RE, Extracted, extract_answer
+from judgecraft.numbers import close_enough
+from judgecraft.spans import Shape, clean, read_span, top_level_parts
 from judgecraft.worker import BoundedWorker, WorkerCrashed, WorkerTimeout
 
-TAIL_CHARS = 4000  # answers sit at the end: only the tail of a long trace is searched
-SEGMENT_CHARS = 300
-SHORT_TEXT_ANSWER = 40  # a non-numeric phrase answer this short is taken as written ("yes", "B", "pirate")
+__all__ = ["RESULT_RE", "AnswerChecker", "Budget", "Extracted", "Gold", "Match", "extract_answer", "parse_gold"]
 
-
-@dataclass(frozen=True, slots=True)
-class Extracted:
-    """The answer a text gives: the segment as written, how it was found, and its numbers if plain."""
-
-    segment: str
-    how: str  # boxed | phrase | conclusion | roots | last_number | whole | none
-    values: tuple[Fraction, ...] | None = None  # one number, or several for "x = 3 or x = 2"
-    percent: bool = False
-
-    @property
-    def found(self) -> bool:
-        return self.how != "none"
+COMMIT_POLICIES = ("strict", "lenient")
+CACHE_SIZE = 16384
+MAX_GOLD_CHARS = 20_000
+_WORDS_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
+_DELIMITERS_RE = re.compile(r"\$|\\\(|\\\)|\\\[|\\\]")
+_EMPTY = Shape("empty")
+_SQRT_PAREN_RE = re.compile(r"\\sqrt\s*\(([^()]{1,200})\)")
+_ROMAN_LETTER_RE = re.compile(r"\\(?:mathrm|rm|text)\s*\{\s*([a-zA-Z])\s*\}")
+_ROUNDING = Fraction(1, 2 * 10**6)  # math-verify's 6 decimal places, for rounded decimals
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,262 +49,290 @@ class Match:
     """Whether a prediction equals the gold answer, and how that was decided."""
 
     equal: bool
-    method: str  # numeric | string | math-verify | timeout | refused | no-answer | error
+    method: str  # numeric | string | choice | math-verify | uncommitted | timeout | refused | no-answer | error
     predicted: str = ""
     reason: str = ""
 
 
-# ---------------------------------------------------------------- extraction
-# Patterns run on lower-cased text (lower_same_length keeps positions), so none needs IGNORECASE,
-# which would switch off the regex engine's fast skipping.
+@dataclass(frozen=True, slots=True)
+class Gold:
+    """A gold answer, parsed once: its answer span and what it says (`error` when it cannot be used)."""
 
-_BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_PHRASE_RE = re.compile(
-    r"(?:final answer|the answer|answer|result)\s*(?:is|of|:|=|would be|will be|should be|equals)\s*:?\s*"
-)
-_CONCLUSION_RE = re.compile(r"(?:thus|therefore|hence|so|in conclusion|in total|in the end|altogether|overall)\b")
-RESULT_RE = re.compile(r"(?:=|equals?\b|is\b|are\b|gives(?: us)?\b|makes\b|comes to\b|totals?\b|yields?\b|get\b)\s*")
-_NUM = r"-?\d+(?:\.\d+)?(?:/\d+)?"
-_ROOTS_RE = re.compile(rf"\b([a-z])\s*=\s*{_NUM}(?:\s*(?:,|\bor\b|\band\b)\s*(?:\1\s*=\s*)?{_NUM})+")
-_SET_SPLIT_RE = re.compile(r"\s*(?:,\s+|;\s*|\bor\b|\band\b)\s*")
-_SET_ITEM_RE = re.compile(r"^\s*(?:[a-z]\s*=\s*)?(?P<num>[^\s,;]+?)[.!]?\s*$", re.IGNORECASE)
-_SENTENCE_END_RE = re.compile(r"(?<=[^\d\s])[.!?](?:\s|$)|\n")
-_EXPRESSION_RE = re.compile(
-    r"\d\s*[\^*×÷]|\\(?:sqrt|pi|cdot|times(?!\s*10)|frac\s*\{[^}]*[a-z\\])|[a-z]\s*\^", re.IGNORECASE
-)
-_CLEAN_RES = [
-    (re.compile(r"\s*(?:\\times|\\cdot|×)\s*10\s*\^\s*\{?\s*(-?\d+)\s*\}?"), r"e\1"),  # 3\times 10^{8} -> 3e8
-    (re.compile(r"\\(?:text|textbf|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}"), r"\1"),
-    (re.compile(r"\\(?:left|right|displaystyle|!|,|;|:|quad|qquad)"), " "),
-    (re.compile(r"\\\$|\$|\\\(|\\\)|\\\[|\\\]|\*\*"), " "),
-    (re.compile(r"\^\s*\{?\\circ\}?|°"), ""),
-]
+    text: str
+    shape: Shape = _EMPTY
+    error: str = ""
+
+    @property
+    def values(self) -> tuple[Fraction, ...] | None:
+        return self.shape.values
+
+    @property
+    def percent(self) -> bool:
+        return self.shape.percent
+
+    @classmethod
+    def from_extracted(cls, extracted: Extracted) -> Gold:
+        """An extracted answer used as the reference (alignment compares two answers of one text)."""
+        return cls(extracted.segment, extracted.shape)
 
 
-def _balanced(text: str, open_at: int) -> str | None:
-    """Content of the brace group that opens at text[open_at]."""
-    depth = 0
-    for i in range(open_at, min(len(text), open_at + 2000)):
-        ch = text[i]
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[open_at + 1 : i]
-    return None
+class Budget:
+    """Seconds of math-verify time one completion may spend, over all its checks together."""
 
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.spent = 0.0
 
-def clean_segment(segment: str) -> str:
-    if "\\" in segment or "$" in segment or "*" in segment or "°" in segment or "^" in segment:
-        for pattern, repl in _CLEAN_RES:
-            segment = pattern.sub(repl, segment)
-    return " ".join(segment.split()).strip(" .,:;!")
-
-
-def _plain_values(segment: str) -> tuple[tuple[Fraction, ...] | None, bool]:
-    """Numbers of a segment that is just a number (with words or units around it) or a list of them."""
-    s = clean_segment(segment)
-    if not s or _EXPRESSION_RE.search(s):
-        return None, False  # nothing, or an expression: the slow path decides
-    if "," in s or ";" in s or " or " in s or " and " in s:
-        parts = _SET_SPLIT_RE.split(s)
-        if len(parts) > 1:
-            values = []
-            for part in parts:
-                item = _SET_ITEM_RE.match(part)
-                value = to_fraction(item.group("num")) if item else None
-                if value is None:
-                    break
-                values.append(value)
-            else:
-                return tuple(values), False
-    for number in numbers_in(s):
-        value = number.value
-        if value is not None:
-            return (value,), number.percent
-    return None, False
-
-
-def _from_segment(segment: str, how: str) -> Extracted:
-    segment = segment.strip()
-    values, pct = _plain_values(segment)
-    return Extracted(segment=segment, how=how, values=values, percent=pct)
-
-
-def _from_number(text: str, number: Number, how: str) -> Extracted | None:
-    value = number.value
-    if value is None:
-        return None
-    return Extracted(text[number.start : number.end], how, (value,), number.percent)
-
-
-def _sentence_end(text: str, start: int) -> int:
-    m = _SENTENCE_END_RE.search(text, start, start + SEGMENT_CHARS)
-    return m.start() + 1 if m else min(len(text), start + SEGMENT_CHARS)
-
-
-def _starts_sentence(text: str, at: int) -> bool:
-    """Whether position `at` begins a sentence: only white space since the last . ! ? or the start."""
-    i = at - 1
-    while i >= 0 and text[i] in " \t\r\n*_":
-        if text[i] == "\n":
-            return True
-        i -= 1
-    return i < 0 or text[i] in ".!?:"
-
-
-def extract_answer(text: str) -> Extracted:
-    """Find the answer a text gives (see the module docstring for the order of evidence)."""
-    if not text or not text.strip():
-        return Extracted("", "none")
-    tail = text[-TAIL_CHARS:]
-
-    if "boxed" in tail or "fbox" in tail:
-        for m in reversed(list(_BOXED_RE.finditer(tail))):
-            content = _balanced(tail, m.end() - 1)
-            if content is not None and content.strip():
-                return _from_segment(content, "boxed")
-
-    lowered = lower_same_length(tail)
-    phrases = list(_PHRASE_RE.finditer(lowered)) if "answer" in lowered or "result" in lowered else []
-    for m in reversed(phrases):
-        segment = tail[m.end() : _sentence_end(tail, m.end())]
-        if not segment.strip():
-            continue
-        symbolic = "\\" in segment or "$" in segment
-        extracted = _from_segment(segment, "phrase")
-        if extracted.values is not None or symbolic:
-            return extracted
-        if len(segment.strip()) <= SHORT_TEXT_ANSWER and not numbers_in(tail[m.end() :]):
-            return Extracted(segment.strip().rstrip(".!"), "phrase")  # "The answer is yes." / "... is B."
-
-    end = tail[-SEGMENT_CHARS:].replace("$", "")
-    roots = list(_ROOTS_RE.finditer(end)) if "=" in end else []
-    if roots and not numbers_in(end[roots[-1].end() :]):
-        return _from_segment(roots[-1].group(0), "roots")  # "x = 3 or x = 2" at the very end
-
-    for m in reversed(list(_CONCLUSION_RE.finditer(lowered))):
-        if not _starts_sentence(tail, m.start()):
-            continue  # "so" in the middle of a sentence is not a conclusion
-        end = _sentence_end(tail, m.end())
-        sentence = tail[m.end() : end]
-        nums = numbers_in(sentence)
-        if not nums:
-            continue
-        results = {r.end() for r in RESULT_RE.finditer(lowered, m.end(), end)}
-        chosen = next((n for n in reversed(nums) if n.start + m.end() in results), nums[0])
-        extracted = _from_number(sentence, chosen, "conclusion")
-        if extracted is not None:
-            return extracted
-
-    number = last_number(tail)
-    if number is not None:
-        return Extracted(tail[number.start : number.end], "last_number", (number.value,), number.percent)
-    short = tail.strip()
-    if len(short) <= SEGMENT_CHARS:
-        return _from_segment(short, "whole")
-    return Extracted("", "none")
+    def remaining(self) -> float:
+        return self.seconds - self.spent
 
 
 # ---------------------------------------------------------------- gold answers
 
 
-@dataclass(frozen=True, slots=True)
-class Gold:
-    """A gold answer, parsed once: its text, and its numbers when it is a plain number or set."""
-
-    text: str
-    values: tuple[Fraction, ...] | None
-    percent: bool
+def _gold_text(gold: object) -> tuple[str, str]:
+    """The gold answer as text, or a reason why it has none (never raises, whatever the type)."""
+    try:
+        if gold is None:
+            return "", "no gold answer"
+        if isinstance(gold, bytes):
+            gold = gold.decode("utf-8", "replace")
+        if isinstance(gold, (list, tuple)):
+            parts = [_gold_text(g) for g in gold]
+            if not parts or any(err for _, err in parts):
+                return "", "a gold answer list must hold answers"
+            return ", ".join(text for text, _ in parts), ""
+        if isinstance(gold, float) and (gold != gold or gold in (float("inf"), float("-inf"))):
+            return "", f"gold answer {gold!r} is not a number"
+        text = gold if isinstance(gold, str) else str(gold)
+    except (ValueError, TypeError, OverflowError, RecursionError) as err:  # int('1'*5000) -> str raises
+        return "", f"gold answer of type {type(gold).__name__} cannot be read: {str(err)[:120]}"
+    text = text.strip()
+    if not text:
+        return "", "empty gold answer"
+    if len(text) > MAX_GOLD_CHARS:
+        return "", f"gold answer of {len(text)} characters is too long"
+    return text, ""
 
 
 @lru_cache(maxsize=65536)
-def parse_gold(gold: str) -> Gold:
-    """Parse a gold answer once (GSM8K '#### 24', MATH '\\boxed{..}' solutions, or a bare answer)."""
-    text = str(gold).strip()
+def _parse_gold_text(text: str) -> Gold:
     if "####" in text:
         text = text.rsplit("####", 1)[1].strip()
-    elif "\\boxed" in text or "\\fbox" in text:
-        boxed = extract_answer(text)
-        if boxed.how == "boxed":
-            text = boxed.segment
-    values, pct = _plain_values(text)
-    if values is not None and len(values) == 1:
-        # A gold answer is a number only if nothing but unit words surround it: "24", "24 hives", "$1,200".
-        cleaned = clean_segment(text)
-        nums = numbers_in(cleaned)
-        rest = (cleaned[: nums[0].start] + cleaned[nums[0].end :]) if len(nums) == 1 else "?"
-        if rest.strip(" $€£") and not re.fullmatch(r"[\s$€£]*[A-Za-z][A-Za-z\s.]*", rest):
-            values = None
-    return Gold(text=text, values=values, percent=pct)
+    elif "\\boxed" in text or "\\fbox" in text or len(_WORDS_RE.findall(text)) > 2:
+        found = extract_answer(text)  # a MATH solution or a sentence: its boxed or stated answer
+        if found.found:
+            return Gold(found.segment, found.shape)
+    return Gold(text, read_span(text))
 
 
-# ---------------------------------------------------------------- equivalence
-
-_BOMB_RE = re.compile(
-    r"(?:\d|\})\s*(?:\^|\*\*)\s*\{?\s*[\d(]+\s*\}?\s*(?:\^|\*\*)"  # towers: 9**9**9, 2^{2^{100}}
-    r"|\d{4,}\s*!|\\?factorial|(?:\^|\*\*)\s*\{?\s*\d{5,}"  # huge factorials and exponents
-    r"|__|\bimport\b|\blambda\b|\beval\b|\bexec\b|\bos\.|\bsys\.|\bsubprocess\b",  # code, not maths
-    re.IGNORECASE,
-)
+def parse_gold(gold: object) -> Gold:
+    """Parse a gold answer once (GSM8K '#### 24', MATH '\\boxed{..}' solutions, a bare answer, numbers)."""
+    text, error = _gold_text(gold)
+    return Gold("", error=error) if error else _parse_gold_text(text)
 
 
-def _numbers_equal(pred: Extracted, gold: Gold) -> bool:
-    assert pred.values is not None and gold.values is not None
-    if len(gold.values) > 1 or len(pred.values) > 1:
-        return len(pred.values) == len(gold.values) and all(
-            any(close_enough(p, g) for p in pred.values) for g in gold.values
-        )
-    p, g = pred.values[0], gold.values[0]
-    candidates = [p]
-    if pred.percent != gold.percent:  # 50% against 0.5, or 0.5 against 50%
-        candidates += [p / 100, p * 100]
-    return any(close_enough(c, g) for c in candidates)
+parse_gold.cache_clear = _parse_gold_text.cache_clear  # type: ignore[attr-defined]
+parse_gold.cache_info = _parse_gold_text.cache_info  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- the exact path
+
+
+def _near(a: Fraction, b: Fraction) -> bool:
+    if close_enough(a, b):
+        return True
+    return max(abs(a), abs(b)) >= Fraction(1, 1000) and abs(a - b) < _ROUNDING
+
+
+def _single_equal(p: Fraction, p_pct: bool, g: Fraction, g_pct: bool) -> bool:
+    """Scale is explicit: `x%` is `x/100`; a gold `x%` also accepts the bare `x`, and a whole-number
+    `x%` the bare whole gold `x` (GSM8K's golds drop the sign). Never `100x`: gold 50 rejects '0.5%',
+    gold 50% rejects '5000'."""
+    if p_pct == g_pct:
+        return _near(p, g)
+    if p_pct:
+        return _near(p / 100, g) or (p.denominator == 1 and p == g)
+    return _near(p, g) or _near(p, g / 100)
+
+
+def _same_set(pred: tuple[Fraction, ...], gold: tuple[Fraction, ...]) -> bool:
+    return all(any(_near(p, g) for g in gold) for p in pred) and all(any(_near(p, g) for p in pred) for g in gold)
 
 
 def _norm_string(s: str) -> str:
-    s = clean_segment(s).lower()
-    s = re.sub(r"\\[dt]frac", r"\\frac", s)
-    return re.sub(r"\s+", "", s).strip("'\"`")
+    return "".join(clean(s).lower().split()).strip("'\"`")
+
+
+def _latex(segment: str) -> str:
+    """A span as math-verify reads it: one inline formula, with the slips it misreads mended
+    (a dollar sign, trailing punctuation, '\\sqrt(2)', '\\mathrm{e}')."""
+    s = _DELIMITERS_RE.sub(" ", segment.replace("\\$", " "))
+    s = _SQRT_PAREN_RE.sub(r"\\sqrt{\1}", s)
+    s = _ROMAN_LETTER_RE.sub(r"\1", s)
+    return "$" + " ".join(s.split()).rstrip(" .,;:") + "$"
+
+
+# ---------------------------------------------------------------- the checker
 
 
 class AnswerChecker:
-    """Decides answer equivalence: exact fast path first, then math-verify in a bounded worker."""
+    """Decides answer equivalence: exact when certain, math-verify on the span otherwise."""
 
-    def __init__(self, timeout: float = 5.0, use_math_verify: bool = True):
+    def __init__(self, timeout: float = 5.0, use_math_verify: bool = True, commit: str = "strict"):
+        if commit not in COMMIT_POLICIES:
+            raise ValueError(f"commit must be one of {COMMIT_POLICIES}, got {commit!r}")
         self.timeout = timeout
         self.use_math_verify = use_math_verify
+        self.commit = commit
+        self._cache: OrderedDict[tuple[str, str], Match] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._siblings: dict[str, AnswerChecker] = {}
 
-    def check(self, text: str, gold: str) -> Match:
-        """Does the answer given in `text` equal `gold`?"""
-        return self.compare_text(text, parse_gold(gold))
+    def __getstate__(self) -> dict:
+        """Picklable for process pools: the cache and its lock stay behind."""
+        return {"timeout": self.timeout, "use_math_verify": self.use_math_verify, "commit": self.commit}
 
-    def compare_text(self, text: str, gold: Gold) -> Match:
-        return self.compare(extract_answer(text), gold, full_text=text)
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
 
-    def compare(self, pred: Extracted, gold: Gold, full_text: str = "") -> Match:
+    def with_commit(self, commit: str) -> AnswerChecker:
+        """This checker under another commitment policy (same timeout; kept, so its cache is reused)."""
+        if commit == self.commit:
+            return self
+        sibling = self._siblings.get(commit)
+        if sibling is None:
+            sibling = self._siblings[commit] = AnswerChecker(self.timeout, self.use_math_verify, commit)
+        return sibling
+
+    def budget(self) -> Budget:
+        """A fresh time budget for one completion (share it over all the checks of that completion)."""
+        return Budget(self.timeout)
+
+    def check(self, text: object, gold: object) -> Match:
+        """Does the answer given in `text` equal `gold`? Never raises."""
+        return self.compare(extract_answer(text), parse_gold(gold))
+
+    def compare_text(self, text: object, gold: Gold) -> Match:
+        return self.compare(extract_answer(text), gold)
+
+    def compare(self, pred: Extracted, gold: Gold, full_text: str = "", budget: Budget | None = None) -> Match:
+        """Compare an extracted answer with a parsed gold answer. `full_text` is unused (kept for callers)."""
+        try:
+            return self._compare(pred, gold, budget or self.budget())
+        except Exception as err:  # a bug here must cost one reward, not a training run
+            return Match(False, "error", pred.segment[:120], f"{type(err).__name__}: {str(err)[:160]}")
+
+    def _compare(self, pred: Extracted, gold: Gold, budget: Budget) -> Match:
+        if gold.error:
+            return Match(False, "error", pred.segment[:120], gold.error)
         if not pred.found:
             return Match(False, "no-answer", "", "no answer found in the text")
         shown = pred.segment[:120]
-        if gold.values is not None and pred.values is not None:
-            equal = _numbers_equal(pred, gold)
-            return Match(equal, "numeric", shown, "" if equal else f"{shown!r} != {gold.text!r}")
-        if _norm_string(pred.segment) == _norm_string(gold.text):
+        shape = pred.shape
+        if pred.hedge and not self._committed_enough(pred, gold):
+            return Match(False, "uncommitted", shown, f"the answer is not committed to one value: {pred.hedge}")
+        if shape.choice or gold.shape.choice:
+            decided = _compare_choice(shape, gold.shape, shown)
+            if decided is not None:
+                return decided
+        exact = self._exact(shape, gold, shown)
+        if exact is not None:
+            return exact
+        if _norm_string(pred.segment) == _norm_string(gold.text) or (
+            shape.kind == gold.shape.kind == "text" and _norm_string(shape.text) == _norm_string(gold.shape.text)
+        ):
             return Match(True, "string", shown)
-        if gold.values is not None and pred.values is None and not _looks_mathematical(pred.segment):
+        if not self.use_math_verify or "open-ended" in shape.hedge or "open-ended" in gold.shape.hedge:
+            return Match(False, "string", shown, "no exact match (an open-ended list, or math-verify is off)")
+        return self._slow(_latex(pred.segment), _latex(gold.text), budget, shown, gold.text)
+
+    def _committed_enough(self, pred: Extracted, gold: Gold) -> bool:
+        """Whether a span with several candidates may still equal the gold answer (see the policy)."""
+        hedge = pred.shape.hedge
+        if hedge == "negation":
+            return False
+        if _is_many(gold):  # roots, tuples, sets: compared as such ("either 2 or 3" against roots 2, 3)
+            return hedge != "range"
+        if self.commit == "lenient":
+            return True
+        # A set, tuple or interval against a single expression (an inequality, a formula) is for
+        # math-verify to judge; against a single number, several candidates never count.
+        return hedge in _STRUCTURES and not pred.others and gold.values is None and gold.shape.kind == "expr"
+
+    def _exact(self, shape: Shape, gold: Gold, shown: str) -> Match | None:
+        g = gold.values
+        p = shape.values
+        if g is not None and p is not None:
+            if len(set(g)) > 1 or len(set(p)) > 1:
+                if len(set(g)) == 1 and self.commit == "lenient":
+                    equal = _single_equal(p[0], shape.percent, g[0], gold.percent)
+                else:
+                    equal = _same_set(p, g)
+            else:
+                equal = _single_equal(p[0], shape.percent, g[0], gold.percent)
+            return Match(equal, "numeric", shown, "" if equal else f"{shown!r} != {gold.text!r}")
+        if g is not None and shape.kind == "text":
             return Match(False, "numeric", shown, f"{shown!r} is not the number {gold.text!r}")
-        if not self.use_math_verify:
-            return Match(False, "string", shown, "no exact match and math-verify is off")
-        for candidate in (pred.segment, full_text[-SEGMENT_CHARS * 2 :]):
-            if _BOMB_RE.search(candidate):
-                return Match(False, "refused", shown, "refused: looks like code or a computation bomb")
-        candidates = [f"${pred.segment}$", full_text[-SEGMENT_CHARS * 2 :]] if full_text else [f"${pred.segment}$"]
-        return _verify_in_worker(gold.text, tuple(c for c in candidates if c.strip()), self.timeout, shown)
+        if g is not None and len(set(g)) == 1 and shape.hedge:
+            return Match(False, "uncommitted", shown, f"several values against one: {shape.hedge}")
+        return None
+
+    def _slow(self, pred: str, gold: str, budget: Budget, shown: str, gold_shown: str) -> Match:
+        for side in (pred, gold):
+            reason = refuse_reason(side)
+            if reason:
+                return Match(False, "refused", shown, reason)
+        key = (gold, pred)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return Match(cached.equal, cached.method, shown, cached.reason)
+        remaining = budget.remaining()
+        if remaining <= 0:
+            return Match(False, "timeout", shown, "this completion's answer time budget is spent")
+        try:
+            _worker.start()  # start-up (imports) is not the answer's time
+        except WorkerCrashed as err:
+            return Match(False, "error", shown, str(err)[:200])
+        started = time.monotonic()
+        match = _verify_in_worker(gold, pred, remaining, shown, gold_shown)
+        budget.spent += time.monotonic() - started
+        if match.method != "error":
+            with self._cache_lock:
+                self._cache[key] = match
+                if len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return match
 
 
-def _looks_mathematical(segment: str) -> bool:
-    return bool(re.search(r"[\\^*/+=()\[\]{}]|\d\s*[a-z]\b|sqrt|pi\b", segment, re.IGNORECASE))
+_STRUCTURES = (
+    "a tuple or interval, not one value",
+    "a set of several values",
+    "an open-ended enumeration",
+    "a relation, not a value",
+)
+_LETTER_RE = re.compile(r"(?<![A-Za-z\\])([A-E])(?![A-Za-z])")
+
+
+def _is_many(gold: Gold) -> bool:
+    """A gold answer with several parts: a list or set of numbers, a tuple, an interval, roots, a plus-minus."""
+    if gold.values is not None:
+        return len(set(gold.values)) > 1
+    return bool(gold.shape.hedge) or len(top_level_parts(gold.shape.text)) > 1
+
+
+def _compare_choice(pred: Shape, gold: Shape, shown: str) -> Match | None:
+    """A multiple-choice letter decides when both sides have one; the option text answers a value."""
+    if pred.choice and gold.choice:
+        equal = pred.choice == gold.choice
+        return Match(equal, "choice", shown, "" if equal else f"option {pred.choice} is not {gold.choice}")
+    if gold.choice and gold.text == gold.choice:  # gold is only a letter: the one letter the answer names
+        letters = set(_LETTER_RE.findall(pred.text))
+        equal = letters == {gold.choice}
+        return Match(equal, "choice", shown, "" if equal else f"the answer names no single option {gold.choice}")
+    return None
 
 
 # ---------------------------------------------------------------- the bounded worker
@@ -309,14 +340,14 @@ def _looks_mathematical(segment: str) -> bool:
 _worker = BoundedWorker("judgecraft.verify_worker")
 
 
-def _verify_in_worker(gold: str, candidates: tuple[str, ...], timeout: float, shown: str) -> Match:
+def _verify_in_worker(gold: str, pred: str, timeout: float, shown: str, gold_shown: str) -> Match:
     try:
-        reply = _worker.call({"gold": gold, "candidates": list(candidates)}, timeout)
+        reply = _worker.call({"gold": gold, "pred": pred}, timeout)
     except WorkerTimeout:
-        return Match(False, "timeout", shown, f"math-verify took longer than {timeout:g}s; worker killed")
+        return Match(False, "timeout", shown, f"math-verify took longer than {timeout:.3g}s; worker killed")
     except WorkerCrashed as err:
         return Match(False, "error", shown, str(err)[:200])
     if "error" in reply:
         return Match(False, "error", shown, f"math-verify failed: {reply['error']}"[:200])
-    equal = bool(reply["equal"])
-    return Match(equal, "math-verify", shown, "" if equal else f"{shown!r} is not equivalent to {gold!r}")
+    equal = bool(reply.get("equal"))
+    return Match(equal, "math-verify", shown, "" if equal else f"{shown!r} is not equivalent to {gold_shown!r}")

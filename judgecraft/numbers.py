@@ -15,12 +15,13 @@ from functools import lru_cache
 from typing import NamedTuple
 
 _CANDIDATE_RE = re.compile(
-    r"\\[dt]?frac\s*\{\s*[-−]?[\d.]+\s*\}\s*\{\s*[\d.]+\s*\}"
+    r"[-−]?\\[dtc]?frac\s*\{\s*[-−]?[\d.]+\s*\}\s*\{\s*[\d.]+\s*\}"
     r"|[-−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+(?![\d.]))?"
     r"(?:[eE][-+]?\d+|\s*\\times\s*10\^\{?-?\d+\}?)?(?:\s*(?:\\?%|[Pp]ercent\b))?"
 )
-_THOUSANDS_RE = re.compile(r"[-−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_FRAC_RE = re.compile(r"(?P<sign>[-−]?)\\[dt]?frac\s*\{\s*(?P<n>[-−]?[\d.]+)\s*\}\s*\{\s*(?P<d>[\d.]+)\s*\}")
+_THOUSANDS_RE = re.compile(r"[-−]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
+_DECIMAL_COMMA_RE = re.compile(r"[-−]?\d+,\d+")  # "2,74" (a European decimal), when not thousands
+_FRAC_RE = re.compile(r"(?P<sign>[-−]?)\\[dtc]?frac\s*\{\s*(?P<n>[-−]?[\d.]+)\s*\}\s*\{\s*(?P<d>[\d.]+)\s*\}")
 _TIMES_TEN_RE = re.compile(r"\s*\\times\s*10\^\{?(-?\d+)\}?")
 
 _UNITS = {
@@ -90,7 +91,7 @@ def _last_digit_number(text: str) -> Number | None:
         if last_digit < 0:
             return None
         low = max(0, last_digit - 64)
-        while low > 0 and not text[low - 1].isspace():
+        while low > 0 and not text[low - 1].isspace() and last_digit - low < 256:
             low -= 1  # start the window between two tokens, never inside one
         candidates = _digit_numbers(text[low : last_digit + 32])
         for n in reversed(candidates):
@@ -112,10 +113,15 @@ def _digit_numbers(text: str) -> list[Number]:
             continue
         if _is_word_char(before) or (before == "." and start >= 2 and text[start - 2].isdigit()):
             continue  # the tail of a word (x2) or the part after a second dot (1.2.3)
+        if "," in raw and not _THOUSANDS_RE.fullmatch(raw.rstrip("%").rstrip()) and _DECIMAL_COMMA_RE.fullmatch(raw):
+            after = text[position : position + 1]
+            if not after.isdigit() and after != ",":
+                found.append(Number(start, position, raw, False))  # one comma, no space: a decimal comma
+                continue
         if "," in raw and not _THOUSANDS_RE.match(raw):
             offset = 0  # "1,2,3" is a list, not one number
             for piece in raw.split(","):
-                if piece and piece[0].isdigit():
+                if piece and piece.lstrip("-−")[:1].isdigit():
                     found.append(Number(start + offset, start + offset + len(piece), piece, False))
                 offset += len(piece) + 1
             continue
@@ -202,6 +208,8 @@ def token_value(raw: str) -> Fraction | None:
             if Fraction(den.strip()) == 0:
                 return None
             value = Fraction(num.strip().replace(",", "")) / Fraction(den.strip())
+        elif _DECIMAL_COMMA_RE.fullmatch(s) and not _THOUSANDS_RE.fullmatch(s):
+            value = Fraction(s.replace(",", "."))
         else:
             s = s.replace(",", "")
             value = Fraction(int(s)) if s.isdigit() else Fraction(s)

@@ -16,7 +16,9 @@ are generated from its tags, nesting, personas, winner tag and final-answer rule
 well-formed completions, `mutated` the same with one known defect (a tag dropped, duplicated,
 reordered, renamed, written in another case, leaked into the final answer, or a persona copying
 another), and `adversarial` hostile text (huge and deeply nested tags, stray < and &, lone
-surrogates, DOCTYPE and entity bombs, sympy bombs, code in the answer).
+surrogates, DOCTYPE and entity bombs, sympy bombs, code in the answer). `answer_hacks` draws a
+well-formed completion whose final answer games the gold (sign flip, hedge, range, enumeration,
+negation, scale, extra terms, a second boxed answer): none should earn full correctness.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from judgecraft.construct import Construct, load_construct
+from judgecraft.hacks import HACKS, ZERO_PROOF, hacked_answer, usable_kinds
 
 MUTATIONS = ("drop", "duplicate", "reorder", "rename", "case", "leak", "copy")
 
@@ -47,12 +50,12 @@ class Sample:
     """A generated completion and what it is known to contain."""
 
     text: str
-    construct: Construct
+    construct: Construct = field(repr=False)
     answer: str | None  # the answer its final answer states (None when the construct has no final answer)
     winner: str | None  # the persona its winner tag names
-    contents: dict[str, str]  # text written inside each leaf tag (before the children of a mixed tag)
+    contents: dict[str, str] = field(repr=False)  # text inside each leaf tag (before the children of a mixed tag)
     mutation: str | None = None  # None for a well-formed sample, else "<kind>:<tag>" (e.g. "drop:knight")
-    original: str | None = None  # a mutated sample's well-formed text before the mutation
+    original: str | None = field(default=None, repr=False)  # a mutated sample's well-formed text before it
 
     @property
     def kind(self) -> str | None:
@@ -235,6 +238,30 @@ def mutated(draw: Any, construct: Any = "pkv", kinds: tuple[str, ...] | None = N
     return replace(_sample(doc, base.answer, base.winner), mutation=f"{kind}:{target}", original=base.text)
 
 
+_HACK_PHRASES = ("So the final answer is {}.", "Final answer: {}", "The answer is {}.", "Therefore, the answer is {}.")
+
+
+@st.composite
+def answer_hacks(
+    draw: Any, gold: str | None = None, kinds: tuple[str, ...] | None = None, construct: Any = "pkv"
+) -> Sample:
+    """A well-formed completion whose personas reach the gold but whose final answer is a hack of it.
+
+    `sample.answer` is the gold being gamed and `sample.mutation` says which hack ("hack:hedge"); the
+    kinds are `HACKS` (see judgecraft.hacks). None of them should earn full correctness.
+    """
+    c = load_construct(construct)
+    if c.final_answer != "after_root":
+        raise ValueError(f"answer hacks need a final answer after the construct; {c.name!r} has none")
+    kind = draw(st.sampled_from(usable_kinds(gold, kinds)))
+    if gold is None:
+        gold = draw(answers().filter(lambda a: float(a) != 0) if kind in ZERO_PROOF else answers())
+    base = draw(valid(c, answer=st.just(gold)))
+    hack = hacked_answer(gold, kind, random.Random(draw(st.integers(0, 2**32 - 1))))
+    doc = _Doc(c, dict(base.contents), draw(st.sampled_from(_HACK_PHRASES)).format(hack))
+    return replace(_sample(doc, gold, base.winner), mutation=f"hack:{kind}", original=base.text)
+
+
 def _final_of(sample: Sample) -> str:
     if sample.construct.final_answer != "after_root":
         return ""
@@ -350,9 +377,11 @@ def completions(construct: Any = "pkv") -> st.SearchStrategy[str]:
 
 
 __all__ = [
+    "HACKS",
     "MUTATIONS",
     "Sample",
     "adversarial",
+    "answer_hacks",
     "answers",
     "completions",
     "example_completion",

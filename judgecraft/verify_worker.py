@@ -1,9 +1,10 @@
 """The math-verify worker: `python -m judgecraft.verify_worker`, one JSON request per line on stdin.
 
-Request: {"gold": "<latex>", "candidates": ["<text>", ...]}. Reply: {"equal": true|false} or
-{"error": "..."}. Its address space is capped, so a sympy bomb ends in MemoryError rather than
-swapping the machine; the parent kills it when it takes too long. math-verify's own signal-based
-timeouts are off: the parent's hard kill is the bound.
+Request: {"gold": "<latex>", "pred": "<latex>"} (the answer span, already extracted and screened
+for bombs by the parent). Reply: {"equal": true|false} or {"error": "..."}. Its address space is
+capped, so a sympy bomb that slipped through ends in MemoryError rather than swapping the machine;
+the parent kills it when it takes too long. math-verify's own signal-based timeouts are off: the
+parent's hard kill is the bound.
 """
 
 from __future__ import annotations
@@ -18,39 +19,65 @@ from functools import lru_cache
 MEMORY_LIMIT_BYTES = 2 * 1024**3
 
 
+LATEX_MARKS = ("\\", "^", "{", "_")
+
+
+@lru_cache(maxsize=1)
+def _targets(latex_only: bool) -> tuple:
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig
+
+    latex = LatexExtractionConfig(boxed_match_priority=0)
+    return (latex,) if latex_only else (latex, ExprExtractionConfig())
+
+
 @lru_cache(maxsize=4096)
-def parse_gold(gold: str):
-    """A gold answer is parsed once per worker and reused for every candidate."""
+def parse_once(span: str) -> list:
+    """A span is parsed once per worker (a gold answer is reused for every prediction). A LaTeX span
+    is read as LaTeX only: the plain-expression reader would find a number inside a formula it
+    cannot parse ('2' in '2^{10}.') and decide on that."""
     from math_verify import parse
 
-    return parse(f"${gold}$", parsing_timeout=None) or parse(gold, parsing_timeout=None)
+    return parse(span, _targets(any(mark in span for mark in LATEX_MARKS)), parsing_timeout=None)
 
 
-def verify(gold: str, candidates: list[str]) -> bool:
-    from math_verify import parse, verify
+def _exactly_different(gold: object, pred: object) -> bool:
+    """Two exact numbers (no decimals) that math-verify's float rounding calls equal: 1/2004! and 1/2006!."""
+    import sympy
 
-    gold_parsed = parse_gold(gold)
-    if not gold_parsed:
+    if not (isinstance(gold, sympy.Expr) and isinstance(pred, sympy.Expr)):
         return False
-    for candidate in candidates:
-        parsed = parse(candidate, parsing_timeout=None)
-        if parsed and verify(gold_parsed, parsed, timeout_seconds=None):
-            return True
-    return False
+    if not (gold.is_number and pred.is_number) or gold.atoms(sympy.Float) or pred.atoms(sympy.Float):
+        return False
+    try:
+        difference = sympy.simplify(gold - pred)
+        return bool(difference.is_number and difference != 0 and difference.is_zero is False)
+    except Exception:
+        return False
+
+
+def verify(gold: str, pred: str) -> bool:
+    from math_verify import verify
+
+    gold_parsed = parse_once(gold)
+    pred_parsed = parse_once(pred)
+    if not (gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=None)):
+        return False
+    return not _exactly_different(gold_parsed[0], pred_parsed[0])
 
 
 def main() -> None:
     with contextlib.suppress(ValueError, OSError):  # some sandboxes forbid it; the parent's kill still bounds us
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
     logging.disable(logging.WARNING)  # math-verify warns that its own timeouts are off: they are, on purpose
-    import math_verify  # noqa: F401  (imported before "ready", so start-up never eats a request's timeout)
+    # Imports and sympy's first-use caches are paid before "ready", so start-up never eats a request's timeout.
+    verify("$x+1$", "$\\frac{2x+2}{2}$")
 
     sys.stdout.write(json.dumps({"ready": True}) + "\n")
     sys.stdout.flush()
     for line in sys.stdin:
         try:
             request = json.loads(line)
-            reply = {"equal": verify(request["gold"], list(request["candidates"]))}
+            reply = {"equal": verify(str(request["gold"]), str(request["pred"]))}
         except MemoryError:
             reply = {"error": "out of memory"}
         except Exception as err:  # a sympy failure is an answer ("not equal, and why"), never a dead worker

@@ -13,6 +13,7 @@ serialised by a lock, so the worker is safe to use from threads and from `asynci
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -49,7 +50,7 @@ class BoundedWorker:
         self._process: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self._lock = threading.Lock()
-        atexit.register(self.stop)
+        atexit.register(self._kill_at_exit)
 
     def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         with self._lock:
@@ -61,6 +62,7 @@ class BoundedWorker:
                 line = self._read_line(process, timeout)
             except WorkerTimeout:
                 self._kill()
+                self._restart_in_background()
                 raise
             except (BrokenPipeError, OSError) as err:
                 self._kill()
@@ -70,6 +72,20 @@ class BoundedWorker:
             except json.JSONDecodeError:
                 self._kill()
                 raise WorkerCrashed(f"worker {self.module} answered {line[:200]!r}") from None
+
+    def start(self) -> None:
+        """Start the worker now if it is not running (its imports never count against a request's timeout)."""
+        with self._lock:
+            self._ensure_started()
+
+    def _restart_in_background(self) -> None:
+        """Start the next worker now, off the caller's path, so the next request does not wait for imports."""
+
+        def start() -> None:
+            with self._lock, contextlib.suppress(WorkerCrashed, OSError):
+                self._ensure_started()
+
+        threading.Thread(target=start, name=f"restart-{self.module}", daemon=True).start()
 
     def _ensure_started(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
@@ -123,6 +139,12 @@ class BoundedWorker:
                     stream.close()
         self._process = None
         self._buffer = b""
+
+    def _kill_at_exit(self) -> None:
+        """At exit, without the lock: a thread may still be waiting on a reply, and must not hold up the exit."""
+        process = self._process
+        if process is not None:
+            kill_group(process)
 
     def stop(self) -> None:
         with self._lock:

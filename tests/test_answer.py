@@ -107,8 +107,8 @@ def test_a_slow_comparison_is_killed_after_the_timeout():
     assert elapsed < 30  # bounded: the worker is killed, nothing hangs
     if match.method == "timeout":
         assert "killed" in match.reason
-    # the pool recovers: the next slow-path check still works
-    assert checker.check("The answer is \\boxed{2x+2}", "2(x+1)").equal
+    # the pool recovers: the next slow-path check still works (a generous timeout: the machine may be busy)
+    assert AnswerChecker(timeout=30.0).check("The answer is \\boxed{2x+2}", "2(x+1)").equal
 
 
 def test_slow_path_works_from_threads_and_async_code():
@@ -164,5 +164,6 @@ def test_the_worker_is_killed_on_timeout_and_restarted():
     assert slow.method in ("timeout", "math-verify") and not slow.equal
     if slow.method == "timeout":
         assert _worker.pid is None  # killed
-    assert checker.check("The answer is \\boxed{2x+2}", "2(x+1)").equal
+    # a new pair (verdicts are cached per (gold, span)), so the worker is really asked again
+    assert checker.check("The answer is \\boxed{3x+3}", "3(x+1)").equal
     assert _worker.pid is not None and (slow.method != "timeout" or _worker.pid != first)

@@ -36,9 +36,9 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     reached = ctx.section_answer(source)
     if not reached.found:
         return Score(0.0, {"source": source, "reason": f"the <{source}> section reaches no answer"})
-    as_gold = Gold(text=reached.segment, values=reached.values, percent=reached.percent)
+    as_gold = Gold.from_extracted(reached)
     final = ctx.final_answer()
-    match = ctx.checker.compare(final, as_gold, full_text=parsed.final_answer)
+    match = ctx.checker.compare(final, as_gold, budget=ctx.answer_budget())
     detail = {"source": source, "reasoning_answer": reached.segment[:120], "final_answer": match.predicted}
     if match.equal:
         return Score(1.0, {**detail, "method": match.method})

@@ -72,19 +72,28 @@ class Context:
         """The answer extracted from the text after the construct (memoised)."""
         return self.memo("final_answer", lambda: extract_answer(self.parsed.final_answer))
 
+    def answer_budget(self) -> Any:
+        """The math-verify time this completion may spend, shared by all its answer checks."""
+        return self.memo("answer_budget", self.checker.budget)
+
     def final_answer_match(self) -> Match | None:
         """The final answer checked against the gold answer (None without a gold answer)."""
         if self.gold is None:
             return None
-        gold, text = self.gold, self.parsed.final_answer
-        return self.memo("final_match", lambda: self.checker.compare(self.final_answer(), gold, full_text=text))
+        gold = self.gold
+        return self.memo(
+            "final_match", lambda: self.checker.compare(self.final_answer(), gold, budget=self.answer_budget())
+        )
 
     def section_match(self, name: str) -> Match | None:
         """A section's own answer checked against the gold answer."""
         if self.gold is None:
             return None
-        gold, text = self.gold, self.parsed.section_text(name)
-        return self.memo(f"match:{name}", lambda: self.checker.compare(self.section_answer(name), gold, text))
+        gold = self.gold
+        return self.memo(
+            f"match:{name}",
+            lambda: self.checker.compare(self.section_answer(name), gold, budget=self.answer_budget()),
+        )
 
 
 def clip(value: float, low: float, high: float) -> float:

@@ -119,7 +119,8 @@ def _jsonl_chunks(
     rows: list[int] = []
     lines: list[bytes | int] = []
     with open(path, "rb") as f:
-        f.seek(start_offset)
+        if start_offset:  # (a named pipe cannot seek, and is only ever read from the start)
+            f.seek(start_offset)
         offset, row = start_offset, start_row
         while (line := _read_line(f, limit)) != b"":
             offset += line if isinstance(line, int) else len(line)
@@ -183,7 +184,7 @@ def read_records(path: str | Path, fields: Fields | None = None, **options: Any)
     if "batch_size" in options:  # the earlier name of chunk_size
         options["chunk_size"] = options.pop("batch_size")
     for chunk in iter_raw_chunks(path, fields, **options):
-        yield from decode_chunk(chunk, fields)
+        yield from decode_chunk(chunk, fields, options.get("max_line_bytes", MAX_LINE_BYTES))
 
 
 def input_size(path: str | Path) -> tuple[int, str]:

@@ -139,7 +139,7 @@ def _run_with_progress(
             result = score_dump(dump, out, settings, fields=fields, on_progress=on_progress, on_resume=on_resume,
                                 **options)  # fmt: skip
         except (ResumeMismatch, OutputBusy) as err:
-            console.print(str(err), style="red", markup=False)
+            console.print(str(err), style="red", markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print(f"interrupted: run the same command again to resume {out}", style="yellow", markup=False)

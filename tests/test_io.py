@@ -246,3 +246,14 @@ def test_detect_format():
     assert detect_format("a/b.JSONL") == "jsonl" and detect_format("x.parquet") == "parquet"
     with pytest.raises(ValueError):
         detect_format("x.csv")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import judgecraft.rows
+    import judgecraft.settings
+
+    for module in (judgecraft.rows, judgecraft.settings):
+        failed, tried = doctest.testmod(module)
+        assert tried > 0 and failed == 0, module.__name__

@@ -259,7 +259,7 @@ def _wait_until(condition, what: str, deadline: float = 300.0) -> None:
 @pytest.mark.parametrize(("suffix", "workers"), [("jsonl", "2"), ("parquet", "1")])
 def test_sigkill_mid_run_then_rerun_gives_every_row_once_with_identical_scores(tmp_path, suffix, workers):
     dump = tmp_path / "big.jsonl"
-    lines = make_dump(dump, copies=12, bad_every=50)
+    lines = make_dump(dump, copies=5, bad_every=50)
     args = ["--workers", workers, "--chunk-size", "24", "--checkpoint-rows", "48", "--answer-timeout", "60"]
     reference_out = tmp_path / f"reference.{suffix}"
     score_cli(str(dump), "-o", str(reference_out), *args)
@@ -305,10 +305,11 @@ def test_two_runs_on_one_output_one_writes_the_other_exits_2(tmp_path, suffix):
     """Both start for real on one output. The input is a named pipe, so the winner holds the lock (and
     waits for its input) for as long as the test needs: who wins is decided by states, not timing."""
     source = tmp_path / "source.jsonl"
-    make_dump(source, bad_every=9)
+    source.write_bytes(b"\n".join(make_dump(source, bad_every=9)[:80]) + b"\n")
     options = ["--no-progress", "--answer-timeout", "60", "--chunk-size", "16"]
     reference = tmp_path / f"reference.{suffix}"
-    score_cli(str(source), "-o", str(reference), *options)
+    result = runner.invoke(app, ["score", str(source), "-o", str(reference), *options])
+    assert result.exit_code == 0, result.output
     fifo, out = tmp_path / "fifo.jsonl", tmp_path / f"out.{suffix}"
     os.mkfifo(fifo)
     command = [sys.executable, "-m", "judgecraft.cli", "score", str(fifo), "-o", str(out), *options]

@@ -336,6 +336,54 @@ def test_two_runs_on_one_output_one_writes_the_other_exits_2(tmp_path, suffix):
     assert not out.with_name(out.name + ".lock").exists()
 
 
+def test_a_scoring_process_killed_mid_run_does_not_stop_the_run(tmp_path):
+    """The OOM killer (here: kill -9) takes one scoring process: its chunk is scored again, the run goes on."""
+    dump, out, reference = tmp_path / "d.jsonl", tmp_path / "o.jsonl", tmp_path / "reference.jsonl"
+    lines = make_dump(dump, copies=4, bad_every=40)
+    args = [
+        "--workers",
+        "2",
+        "--chunk-size",
+        "24",
+        "--checkpoint-rows",
+        "48",
+        "--answer-timeout",
+        "60",
+        "--no-progress",
+    ]
+    result = runner.invoke(app, ["score", str(dump), "-o", str(reference), *args])
+    assert result.exit_code == 0, result.output
+    for _ in range(4):  # the kill must land while the run is scoring
+        out.unlink(missing_ok=True)
+        proc = subprocess.Popen([sys.executable, "-m", "judgecraft.cli", "score", str(dump), "-o", str(out), *args],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        _wait_until(lambda p=proc: p.poll() is not None or _scoring_processes(p.pid), "scoring processes to start")
+        _wait_until(lambda p=proc: p.poll() is not None or (_checkpoint_now(out) or Checkpoint({})).written > 0, "rows")
+        victims = _scoring_processes(proc.pid)
+        if proc.poll() is None and victims:
+            os.kill(min(victims), signal.SIGKILL)
+            _, err = proc.communicate(timeout=900)
+            break
+        proc.communicate()
+    else:
+        pytest.fail("the run always finished before a scoring process could be killed")
+    assert proc.returncode == 0, err
+    rows = read_output(out)
+    assert len(rows) == len(lines) and rows == read_output(reference)  # every row scored, none lost or doubled
+
+
+def _scoring_processes(pid: int) -> list[int]:
+    found = []
+    for child, parent in _parents().items():
+        if parent == pid:
+            try:
+                if b"spawn_main" in (Path("/proc") / str(child) / "cmdline").read_bytes():
+                    found.append(child)
+            except OSError:
+                continue
+    return found
+
+
 def test_score_does_not_import_torch_or_vllm(tmp_path):
     dump, out = tmp_path / "d.jsonl", tmp_path / "o.jsonl"
     make_dump(dump)

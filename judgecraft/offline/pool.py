@@ -119,18 +119,84 @@ def scored_chunks(
         for chunk in chunks:
             yield scorer(chunk)
         return
-    context = multiprocessing.get_context("spawn")  # no fork beside threads; workers import only judgecraft
-    initargs = (os.getpid(), settings, fields, out_format, max_line_bytes)
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs)
-    pending: deque[Future[ChunkResult]] = deque()
-    try:
+    with _Pool(workers, (settings, fields, out_format, max_line_bytes)) as pool:
+        pending: deque[tuple[RawChunk, Future[ChunkResult]]] = deque()
         for chunk in chunks:
-            pending.append(pool.submit(_score_chunk, chunk))
+            pending.append((chunk, pool.submit(chunk)))
             if len(pending) >= WINDOW_PER_WORKER * workers:
-                yield pending.popleft().result()
+                yield pool.result(pending)
         while pending:
-            yield pending.popleft().result()
-    except BrokenProcessPool as err:
-        raise RuntimeError(f"a scoring process died ({err}); run the same command again to resume") from None
-    finally:
-        pool.shutdown(wait=not pending, cancel_futures=True)
+            yield pool.result(pending)
+
+
+class _Pool:
+    """A spawn pool of scoring processes that survives one of them dying (the OOM killer, a crash).
+
+    When a scoring process dies, the chunk it may have been scoring is scored again one row per
+    task in a fresh pool, so the row that killed it (if one did) becomes an error row and every
+    other row is scored: no row stops a run.
+    """
+
+    def __init__(self, workers: int, args: tuple[Any, ...]):
+        self.workers, self.args = workers, args
+        self.columns = ["total", *args[0].build().components]
+        self.as_json = args[2] == "jsonl"
+        self.executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")  # no fork beside threads; workers import only judgecraft
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+                                   initargs=(os.getpid(), *self.args))  # fmt: skip
+
+    def submit(self, chunk: RawChunk) -> Future[ChunkResult]:
+        return self.executor.submit(_score_chunk, chunk)
+
+    def result(self, pending: deque[tuple[RawChunk, Future[ChunkResult]]]) -> ChunkResult:
+        chunk, future = pending.popleft()
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._restart()
+            result = self._score_row_by_row(chunk)
+            for i, (waiting, _) in enumerate(pending):  # everything in flight was lost with the pool
+                pending[i] = (waiting, self.submit(waiting))
+            return result
+
+    def _restart(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor = self._start()
+
+    def _score_row_by_row(self, chunk: RawChunk) -> ChunkResult:
+        parts = []
+        for i, row in enumerate(chunk.rows):
+            single = RawChunk([row], lines=chunk.lines[i : i + 1] if chunk.lines is not None else None,
+                              batch=chunk.batch.slice(i, 1) if chunk.batch is not None else None)  # fmt: skip
+            try:
+                parts.append(self.submit(single).result())
+            except BrokenProcessPool:
+                self._restart()
+                parts.append(self._died_on(row))
+        return self._joined(parts, chunk)
+
+    def _died_on(self, row: int) -> ChunkResult:
+        out = {"id": row, "row": row, "total": None, **dict.fromkeys(self.columns[1:]),
+               "error": "a scoring process died on this row (killed, out of memory or crashed)"}  # fmt: skip
+        summary = Summary()
+        summary.add(out, None, None)  # type: ignore[arg-type]  (an unscored row needs no scorer)
+        data = json_line(out) if self.as_json else arrow_table([out], self.columns)
+        return ChunkResult(data, 1, summary, row, 0)
+
+    def _joined(self, parts: list[ChunkResult], chunk: RawChunk) -> ChunkResult:
+        import pyarrow as pa
+
+        summary = Summary()
+        for part in parts:
+            summary.merge(part.summary)
+        data = b"".join(p.data for p in parts) if self.as_json else pa.concat_tables([p.data for p in parts])
+        return ChunkResult(data, len(parts), summary, chunk.rows[-1], chunk.end)
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)

@@ -102,6 +102,9 @@ def main() -> None:
         "one_worker": one,
         "workers": many,
         "speedup": round(speedup, 3),
+        # CPU the whole process tree spent with N workers per CPU second with one: how much the
+        # parallel run adds (start-up of each scoring process, the main process), whatever the load.
+        "cpu_seconds_ratio": round(many["median_cpu_seconds"] / one["median_cpu_seconds"], 3),
         "target_speedup": 1.6,
         "startup_seconds": {str(w): s["median_wall_seconds"] for w, s in startup.items()},
         "completions_per_second_per_core": one["rows_per_cpu_second"],

@@ -25,8 +25,14 @@ $(STAMP): pyproject.toml requirements/cpu.txt requirements/lock-cpu.txt
 	$(PY) -m judgecraft.models
 	touch $(STAMP)
 
+# First one well-formed handwritten competition scored in full (every component, the spans found, why),
+# then what a small model really writes: the bundled SmolLM2 dump, scored row by row with a summary.
 demo: $(STAMP)
-	$(VENV)/bin/judgecraft score examples/dump.jsonl --out out/demo-scores.jsonl --summary-json out/demo-summary.json
+	@echo "== a well-formed competition (examples/handwritten.jsonl, hw01), explained =="
+	$(VENV)/bin/judgecraft explain examples/handwritten.jsonl --id hw01 --stage round3
+	@echo "== the bundled SmolLM2 dump, scored (out/demo-scores.jsonl) =="
+	$(VENV)/bin/judgecraft score examples/dump.jsonl --stage round3 --out out/demo-scores.jsonl \
+		--summary-json out/demo-summary.json --restart
 
 test: $(STAMP)
 	$(PY) -m pytest -q

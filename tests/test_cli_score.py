@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -114,6 +115,49 @@ def test_each_bad_row_kind_is_reported_not_dropped(tmp_path):
     assert rows[0]["correctness"] == rows[-1]["correctness"] == 1.0
 
 
+HOSTILE_LINES = [
+    b"[" * 1000 + b"]" * 1000,  # a recursion bomb: used to kill the whole run with RecursionError
+    b'{"id": "deep", "completion": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    b'{"id": "long", "completion": "' + b"a" * 70_000 + b'"}',  # over --max-line-bytes below
+    b'{"id": NaN, "completion": "The answer is 4.", "answer": "4"}',  # a NaN id: written as valid JSON
+    b'{"id": "inf", "completion": "x", "answer": Infinity}',
+    '{"id": "utf16", "completion": "x"}'.encode("utf-16"),
+    b'"just a string"',
+    b"null",
+    b"\xff\xfe\x00garbage",
+    b'{"id": "' + b"9" * 5000 + b'", "completion": 1' + b"0" * 5000 + b"}",
+    *BAD_LINES,
+]
+
+
+def _strict_json(line: str) -> dict:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} written into the output")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(("suffix", "workers"), [("jsonl", 1), ("jsonl", 2), ("parquet", 1), ("parquet", 2)])
+def test_every_kind_of_bad_row_gives_exactly_one_output_row(tmp_path, suffix, workers):
+    dump, out, summary = tmp_path / "hostile.jsonl", tmp_path / f"out.{suffix}", tmp_path / "s.json"
+    good = json.dumps({"id": "good", "completion": "The answer is 4.", "answer": "4"}).encode()
+    lines = [good, *HOSTILE_LINES, good, *HOSTILE_LINES[::-1], good]
+    dump.write_bytes(b"\n".join(lines) + b"\n")
+    options = ["-o", str(out), "--workers", str(workers), "--chunk-size", "5", "--max-line-bytes", "65536"]
+    score_cli(str(dump), *options, "--summary-json", str(summary), "--no-progress", "--answer-timeout", "60")
+    rows = read_output(out)
+    assert [r["row"] for r in rows] == list(range(len(lines)))  # one output row per input row, in order
+    assert json.loads(summary.read_text())["rows"] == len(lines)
+    if suffix == "jsonl":
+        rows = [_strict_json(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["correctness"] == rows[-1]["correctness"] == 1.0 and rows[0]["error"] is None
+    assert "too long" in rows[3]["error"] and rows[3]["total"] is None  # read past: not even its id is kept
+    nan_row = rows[4]
+    assert nan_row["id"] in (4, "4") and nan_row["total"] is not None and "NaN read as null" in nan_row["error"]
+    unscored = [r for r in rows if r["total"] is None]
+    assert all(r["error"] for r in unscored) and len(unscored) == 2 * (len(HOSTILE_LINES) - 2)
+
+
 def test_parquet_in_and_out_with_conversational_rows_and_custom_fields(tmp_path):
     data = example_rows()[:25]
     table = pa.table(
@@ -176,31 +220,47 @@ def _checkpoint_now(out: Path) -> Checkpoint | None:
         return None
 
 
-def _children(pid: int) -> set[int]:
-    kids = set()
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every live (non-zombie) process."""
+    out = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text()
-            except OSError:
+                state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            except (OSError, ValueError):
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                kids.add(int(entry.name))
-    return kids
+            if state != "Z":
+                out[int(entry.name)] = int(ppid)
+    return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+def _descendants(pids: set[int]) -> set[int]:
+    """The live processes below any of `pids` (children, grandchildren, ...), `pids` excluded."""
+    parents, found = _parents(), set()
+    for pid in parents:
+        chain, seen = pid, set()
+        while chain in parents and chain not in seen:
+            seen.add(chain)
+            chain = parents[chain]
+            if chain in pids or chain in found:
+                found.add(pid)
+                break
+    return found - pids
+
+
+def _wait_until(condition, what: str, deadline: float = 300.0) -> None:
+    """Poll for a state, up to a generous deadline (a busy machine is slow, never wrong)."""
+    end = time.monotonic() + deadline
+    while not condition():
+        assert time.monotonic() < end, f"still waiting for: {what}"
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(("suffix", "workers"), [("jsonl", "2"), ("parquet", "1")])
 def test_sigkill_mid_run_then_rerun_gives_every_row_once_with_identical_scores(tmp_path, suffix, workers):
     dump = tmp_path / "big.jsonl"
-    lines = make_dump(dump, copies=12, bad_every=50)
-    args = ["--workers", workers, "--chunk-size", "48", "--checkpoint-seconds", "0.2", "--answer-timeout", "60"]
+    lines = make_dump(dump, copies=5, bad_every=50)
+    args = ["--workers", workers, "--chunk-size", "24", "--checkpoint-rows", "48", "--answer-timeout", "60"]
     reference_out = tmp_path / f"reference.{suffix}"
     score_cli(str(dump), "-o", str(reference_out), *args)
     reference = read_output(reference_out)
@@ -208,8 +268,8 @@ def test_sigkill_mid_run_then_rerun_gives_every_row_once_with_identical_scores(t
 
     out = tmp_path / f"killed.{suffix}"
     rng = random.Random()
-    for attempt in range(4):  # the kill must land mid-run: at a random row past a random checkpoint
-        target = rng.uniform(0.1, 0.8) * len(lines) / (attempt + 1)
+    for attempt in range(4):  # the kill must land mid-run: once a random number of rows is durable
+        target = rng.uniform(0.1, 0.7) * len(lines) / (attempt + 1)
         proc = subprocess.Popen(
             [sys.executable, "-m", "judgecraft.cli", "score", str(dump), "-o", str(out), *args, "--no-progress"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -217,7 +277,6 @@ def test_sigkill_mid_run_then_rerun_gives_every_row_once_with_identical_scores(t
         while proc.poll() is None:
             progress = _checkpoint_now(out)
             if progress is not None and progress.written >= target:
-                time.sleep(rng.uniform(0.0, 0.3))  # and somewhere between two checkpoints
                 break
             time.sleep(0.02)
         if proc.poll() is None:
@@ -225,16 +284,13 @@ def test_sigkill_mid_run_then_rerun_gives_every_row_once_with_identical_scores(t
         out.unlink(missing_ok=True)
     else:
         pytest.fail("the run always finished before the kill")
-    workers_before = _children(proc.pid)
+    helpers = _descendants({proc.pid})  # scoring processes, math-verify workers and their guardians
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     checkpoint = Checkpoint.load(out)
     assert checkpoint is not None and not checkpoint.complete  # killed mid-run, with durable progress recorded
     assert 0 < checkpoint.written < len(lines)
-    deadline = time.monotonic() + 10
-    while any(_alive(p) for p in workers_before) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(p) for p in workers_before), "worker processes outlived a killed run"
+    _wait_until(lambda: not (helpers | _descendants(helpers)) & set(_parents()), "helpers of a killed run to exit")
 
     rerun = score_cli(str(dump), "-o", str(out), *args, "--no-progress")
     assert f"{checkpoint.written} rows were already done" in rerun.stdout
@@ -242,6 +298,90 @@ def test_sigkill_mid_run_then_rerun_gives_every_row_once_with_identical_scores(t
     assert [r["row"] for r in rows] == list(range(len(lines)))  # every row exactly once, in order
     assert rows == reference  # and with the scores of the uninterrupted run
     assert not Checkpoint.path_for(out).exists()
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_two_runs_on_one_output_one_writes_the_other_exits_2(tmp_path, suffix):
+    """Both start for real on one output. The input is a named pipe, so the winner holds the lock (and
+    waits for its input) for as long as the test needs: who wins is decided by states, not timing."""
+    source = tmp_path / "source.jsonl"
+    source.write_bytes(b"\n".join(make_dump(source, bad_every=9)[:80]) + b"\n")
+    options = ["--no-progress", "--answer-timeout", "60", "--chunk-size", "16"]
+    reference = tmp_path / f"reference.{suffix}"
+    result = runner.invoke(app, ["score", str(source), "-o", str(reference), *options])
+    assert result.exit_code == 0, result.output
+    fifo, out = tmp_path / "fifo.jsonl", tmp_path / f"out.{suffix}"
+    os.mkfifo(fifo)
+    command = [sys.executable, "-m", "judgecraft.cli", "score", str(fifo), "-o", str(out), *options]
+    runs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]  # fmt: skip
+    try:
+        _wait_until(lambda: any(p.poll() is not None for p in runs), "one run to give up")
+        loser = next(p for p in runs if p.poll() is not None)
+        winner = next(p for p in runs if p is not loser)
+        assert winner.poll() is None  # still holding the output, waiting on its input
+        _, err = loser.communicate()
+        assert loser.returncode == 2, err
+        err = " ".join(err.split())
+        assert "being written by another run" in err and f"pid {winner.pid} on " in err and "started" in err
+        with open(fifo, "wb") as f:
+            f.write(source.read_bytes())
+        _, err = winner.communicate(timeout=600)
+        assert winner.returncode == 0, err
+    finally:
+        for p in runs:
+            if p.poll() is None:
+                p.kill()
+    assert read_output(out) == read_output(reference)  # complete, in order, uncorrupted
+    assert not out.with_name(out.name + ".lock").exists()
+
+
+def test_a_scoring_process_killed_mid_run_does_not_stop_the_run(tmp_path):
+    """The OOM killer (here: kill -9) takes one scoring process: its chunk is scored again, the run goes on."""
+    dump, out, reference = tmp_path / "d.jsonl", tmp_path / "o.jsonl", tmp_path / "reference.jsonl"
+    lines = make_dump(dump, copies=4, bad_every=40)
+    args = [
+        "--workers",
+        "2",
+        "--chunk-size",
+        "24",
+        "--checkpoint-rows",
+        "48",
+        "--answer-timeout",
+        "60",
+        "--no-progress",
+    ]
+    result = runner.invoke(app, ["score", str(dump), "-o", str(reference), *args])
+    assert result.exit_code == 0, result.output
+    for _ in range(4):  # the kill must land while the run is scoring
+        out.unlink(missing_ok=True)
+        proc = subprocess.Popen([sys.executable, "-m", "judgecraft.cli", "score", str(dump), "-o", str(out), *args],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        _wait_until(lambda p=proc: p.poll() is not None or _scoring_processes(p.pid), "scoring processes to start")
+        _wait_until(lambda p=proc: p.poll() is not None or (_checkpoint_now(out) or Checkpoint({})).written > 0, "rows")
+        victims = _scoring_processes(proc.pid)
+        if proc.poll() is None and victims:
+            os.kill(min(victims), signal.SIGKILL)
+            _, err = proc.communicate(timeout=900)
+            break
+        proc.communicate()
+    else:
+        pytest.fail("the run always finished before a scoring process could be killed")
+    assert proc.returncode == 0, err
+    rows = read_output(out)
+    assert len(rows) == len(lines) and rows == read_output(reference)  # every row scored, none lost or doubled
+
+
+def _scoring_processes(pid: int) -> list[int]:
+    found = []
+    for child, parent in _parents().items():
+        if parent == pid:
+            try:
+                if b"spawn_main" in (Path("/proc") / str(child) / "cmdline").read_bytes():
+                    found.append(child)
+            except OSError:
+                continue
+    return found
 
 
 def test_score_does_not_import_torch_or_vllm(tmp_path):

@@ -14,8 +14,13 @@ from judgecraft.io import (
     Fields,
     JsonlOutput,
     ParquetOutput,
+    answers_from,
     completion_text,
+    decode_chunk,
     detect_format,
+    first_present,
+    gold_text,
+    iter_raw_chunks,
     iter_raw_rows,
     read_output,
     read_records,
@@ -36,7 +41,16 @@ BAD_LINES = {
     "invalid UTF-8": (b'{"id": "f", "completion": "caf\xc3\x28 bad"}', "not valid UTF-8"),
     "not an object": (b'["not", "an", "object"]', "not an object"),
     "a number": (b"42", "not an object"),
+    "a string": (b'"text"', "not an object"),
+    "JSON null": (b"null", "not an object"),
+    "nested lists (recursion bomb)": (b"[" * 1000 + b"]" * 1000, "nested too deeply"),
+    "nested objects (recursion bomb)": (b'{"a":' * 1200 + b"1" + b"}" * 1200, "nested too deeply"),
+    "unclosed nesting": (b"[" * 5000, "not JSON"),
+    "huge integer": (b'{"id": 1, "completion": ' + b"9" * 5000 + b"}", "not JSON"),
+    "UTF-16": ('{"id": "u", "completion": "x"}'.encode("utf-16"), "not valid UTF-8"),
+    "over the line limit": (b'{"id": "big", "completion": "' + b"a" * 9000 + b'"}', "too long"),
 }
+LIMIT = 8192  # the line bound these tests read with
 
 
 def write_lines(path: Path, lines: list[bytes]) -> Path:
@@ -52,11 +66,34 @@ def good_line(i: int, **extra) -> bytes:
 def test_each_bad_row_becomes_one_record_with_an_error(tmp_path, case):
     raw, expected = BAD_LINES[case]
     path = write_lines(tmp_path / "d.jsonl", [good_line(0), raw, good_line(2)])
-    records = list(read_records(path))
+    records = list(read_records(path, max_line_bytes=LIMIT))
     assert [r.row for r in records] == [0, 1, 2]  # nothing dropped, nothing merged
     assert records[0].error is None and records[2].error is None
     assert records[1].completion is None
     assert expected in records[1].error
+
+
+def test_nan_and_infinity_are_read_as_null_and_the_row_is_still_scored(tmp_path):
+    lines = [
+        b'{"id": NaN, "completion": "The answer is 4.", "answer": "4"}',
+        b'{"id": "inf", "completion": "The answer is 4.", "answer": Infinity}',
+        b'\xef\xbb\xbf{"id": "bom", "completion": "x"}',
+    ]
+    nan_id, inf_answer, bom = read_records(write_lines(tmp_path / "d.jsonl", lines))
+    assert nan_id.id == 0 and nan_id.completion == "The answer is 4." and "NaN read as null" in nan_id.error
+    assert inf_answer.answer is None and "Infinity read as null" in inf_answer.error
+    assert bom.id == "bom" and bom.error is None
+
+
+def test_a_line_over_the_limit_is_read_past_not_kept(tmp_path):
+    big = b'{"id": "big", "completion": "' + b"a" * 5_000_000 + b'"}'
+    path = write_lines(tmp_path / "d.jsonl", [good_line(0), big, good_line(2)])
+    chunks = list(iter_raw_chunks(path, max_line_bytes=LIMIT))
+    assert [len(c) for c in chunks] == [3]
+    assert chunks[0].lines[1] == len(big) + 1  # only its length travels (newline included)
+    records = [r for c in chunks for r in decode_chunk(c, Fields(), LIMIT)]
+    assert [r.row for r in records] == [0, 1, 2] and records[2].error is None
+    assert "too long" in records[1].error
 
 
 def test_bad_utf8_keeps_the_rows_id(tmp_path):
@@ -102,6 +139,21 @@ def test_completion_text_shapes():
     assert completion_text([{"content": [{"type": "text", "text": "t"}]}]) == "t"
     for bad in (None, 3, [], [1, 2], [{"role": "assistant", "content": 5}], b"x"):
         assert completion_text(bad) is None
+
+
+def test_gold_answers_and_answer_columns_read_one_way():
+    assert [gold_text(x) for x in (["24", "x"], 24, "  ", None, float("nan"), [])] == [
+        "24",
+        "24",
+        None,
+        None,
+        None,
+        None,
+    ]
+    columns = {"solution": ["\\boxed{1}", " ", ["2", "two"]], "answer": ["short"]}
+    assert answers_from(columns, 3, ("answer", "solution")) == ["\\boxed{1}", None, "2"]
+    assert answers_from(columns, 3, ("gold",)) == [None, None, None]
+    assert first_present({"a": None, "b": 0, "c": 1}, ("a", "b", "c")) == 0
 
 
 def test_jsonl_resume_from_an_offset_and_shards(tmp_path):
@@ -194,3 +246,14 @@ def test_detect_format():
     assert detect_format("a/b.JSONL") == "jsonl" and detect_format("x.parquet") == "parquet"
     with pytest.raises(ValueError):
         detect_format("x.csv")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import judgecraft.rows
+    import judgecraft.settings
+
+    for module in (judgecraft.rows, judgecraft.settings):
+        failed, tried = doctest.testmod(module)
+        assert tried > 0 and failed == 0, module.__name__

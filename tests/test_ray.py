@@ -35,6 +35,7 @@ def small_dump(path: Path) -> list[bytes]:
     ]
     lines = [json.dumps(r).encode() for r in rows]
     lines[5:5] = [b"", b'{"id": "broken", "completion": "unterminated', b'{"id": "utf8", "completion": "caf\xc3\x28"}']
+    lines[9:9] = [b"[" * 1000 + b"]" * 1000, b'{"id": NaN, "completion": "The answer is 4.", "answer": "4"}']
     path.write_bytes(b"\n".join(lines) + b"\n")
     return lines
 
@@ -69,7 +70,8 @@ def test_ray_data_recipe_scores_like_the_cli(local_ray, tmp_path):
     expected_pairs = sorted((r["id"] if isinstance(r["id"], str) else "", r["total"] or 0.0) for r in expected)
     assert sorted((r["id"] or "", r["total"] or 0.0) for r in got) == expected_pairs
     errors = sorted(r["error"].split(" (")[0].split(":")[0] for r in got if r["error"])
-    assert errors == ["empty line", "line is not JSON", "line is not valid UTF-8"]
+    assert errors == ["empty line", "line is not JSON", "line is not JSON", "line is not valid UTF-8",
+                      "non-JSON constant NaN read as null"]  # fmt: skip
     components = {k for k in got[0] if k not in ("id", "error")}
     assert {"total", "tags", "structure", "reflection", "originality", "winner", "correctness"} <= components
 
@@ -84,3 +86,27 @@ def test_batch_scorer_on_columns_and_pandas():
     pandas = pytest.importorskip("pandas")
     frame = pandas.DataFrame({"completion": [sample.text], "answer": ["24"]})
     assert scorer(frame)["total"] == out["total"][:1]
+
+
+def test_batch_scorer_gives_one_row_per_hostile_line():
+    """What used to stop a Ray job (a RecursionError in one line) is one row with an error, in every batch form."""
+    pa = pytest.importorskip("pyarrow")
+    lines = [
+        b"[" * 1000 + b"]" * 1000,
+        b'{"id": "deep", "completion": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"id": NaN, "completion": "The answer is 4.", "answer": "4"}',
+        b'{"id": "i", "completion": "' + b"a" * 100 + b'", "answer": Infinity}',
+        "x".encode("utf-16"),
+        b"null",
+        b"",
+        b'{"id": "ok", "completion": "The answer is 4.", "answer": "4"}',
+    ]
+    texts = [line.decode("latin-1") for line in lines]
+    scorer = BatchScorer(jsonl_column="text", jsonl_encoding="latin-1", keep=("text",))
+    as_dict = scorer({"text": texts})
+    assert len(as_dict["total"]) == len(as_dict["error"]) == len(lines)
+    assert as_dict["id"][2] is None and as_dict["total"][2] is not None  # a NaN id is no id, the row is scored
+    assert as_dict["correctness"][-1] == 1.0 and as_dict["error"][-1] is None
+    assert all(as_dict["error"][i] and as_dict["total"][i] is None for i in (0, 1, 4, 5, 6))
+    table = scorer(pa.table({"text": texts}))
+    assert table.num_rows == len(lines) and table.column("total").to_pylist() == as_dict["total"]

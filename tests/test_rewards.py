@@ -281,3 +281,17 @@ def test_nan_from_an_async_scorer_becomes_none():
         return [math.nan, 0.5]
 
     assert asyncio.run(AwaitableReward(nan_scorer)(prompts=[None] * 2, completions=["a", "b"])) == [None, 0.5]
+
+
+def test_one_settings_object_for_trl_verl_and_the_cli():
+    from judgecraft import offline, rewards
+    from judgecraft.settings import ScoreConfig, ScoringSettings
+
+    assert ScoreConfig is ScoringSettings is rewards.ScoringSettings is offline.ScoringSettings
+    total = TotalReward("pkv", stage="round2", weights={"tags": 2.0})
+    assert isinstance(total.settings, ScoringSettings)
+    assert total.settings.key() == ScoringSettings("pkv", "round2", {"tags": 2.0}).key()
+    assert session_for(ScoringSettings("pkv", "round2", {"tags": 2.0})) is total.session  # verl's path shares it
+    fingerprint = ScoringSettings("pkv", "round2").fingerprint()
+    assert fingerprint == ScoringSettings("pkv", "round2", cache_size=5).fingerprint()  # no score changes
+    assert fingerprint != ScoringSettings("pkv", "round3").fingerprint()

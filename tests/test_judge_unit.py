@@ -21,8 +21,8 @@ from judgecraft.judge.backend_http import split_spec
 from judgecraft.judge.bias import _stats
 from judgecraft.judge.cache import GenerationCache, cache_key
 from judgecraft.judge.config import JudgeConfig
-from judgecraft.judge.core import _pick, make_judge
-from judgecraft.judge.dumps import read_jsonl
+from judgecraft.judge.core import make_judge
+from judgecraft.judge.fold import pick as _pick
 from judgecraft.judge.logprobs import compact, value_offsets, weighted
 from judgecraft.judge.prompts import (
     JudgeItem,
@@ -354,10 +354,12 @@ def test_specs_parse():
 
 
 def test_bad_dump_lines_become_rows_with_errors(tmp_path):
+    from judgecraft.judge.rows import read_mappings
+
     path = tmp_path / "d.jsonl"
     path.write_bytes(b'{"prompt": "q", "completion": "c"}\nnot json\n\n[1, 2]\n{"prompt": "\xff\xfe"}\n')
-    rows = list(read_jsonl(path))
-    assert [r.line for r in rows] == [1, 2, 4, 5]
+    rows = list(read_mappings(path, ["prompt", "completion"]))
+    assert [r.row for r in rows] == [0, 1, 3, 4]
     assert rows[0].data and all(r.error for r in rows[1:])
 
 

@@ -71,6 +71,7 @@ class FakeJudgeServer:
         self.gate = threading.Event()  # cleared: POSTs after `hold_after` wait for it
         self.gate.set()
         self.hold_after: int | None = None
+        self.dead = False
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -135,6 +136,11 @@ class FakeJudgeServer:
                 try:
                     if srv.hold_after is not None and n > srv.hold_after:
                         srv.gate.wait()
+                    if srv.dead:  # killed while this request waited: the connection just drops
+                        self.close_connection = True
+                        with contextlib.suppress(OSError):
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                     self.answer(body, fault)
                 finally:
                     with srv._lock:
@@ -176,11 +182,19 @@ class FakeJudgeServer:
 
         return Handler
 
+    def kill(self) -> None:
+        """Stop answering at once, as a crashed server does: held requests get their connection dropped."""
+        self.dead = True
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.gate.set()
+
     def __enter__(self) -> FakeJudgeServer:
         self.thread.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.gate.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        if not self.dead:
+            self.httpd.shutdown()
+            self.httpd.server_close()

@@ -55,6 +55,15 @@ def char_logprobs(text: str, odd: bool) -> list[dict[str, Any]]:
     return out
 
 
+def completion(text: str, name: str, logprobs: bool, odd: bool) -> dict[str, Any]:
+    """A chat completion in the OpenAI format, with per-character logprobs when asked for."""
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+    if logprobs:
+        choice["logprobs"] = {"content": char_logprobs(text, odd)}
+    usage = {"prompt_tokens": 10, "completion_tokens": len(text), "total_tokens": 10 + len(text)}
+    return {"id": "x", "object": "chat.completion", "created": 0, "model": name, "choices": [choice], "usage": usage}
+
+
 class FakeJudgeServer:
     """`with FakeJudgeServer("judge", root="/models/a", plan={"500": 3}) as srv: srv.url ...`"""
 
@@ -157,21 +166,7 @@ class FakeJudgeServer:
                 text = fake_verdict(schema, srv.root)
                 if fault == "cut_content":
                     text = text[: len(text) // 2]
-                choice: dict[str, Any] = {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                }
-                if body.get("logprobs"):
-                    choice["logprobs"] = {"content": char_logprobs(text, fault == "odd_logprobs")}
-                data = {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": srv.name,
-                    "choices": [choice],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": len(text), "total_tokens": 10 + len(text)},
-                }
+                data = completion(text, srv.name, bool(body.get("logprobs")), fault == "odd_logprobs")
                 raw = json.dumps(data).encode()
                 if fault == "cut_body":
                     raw = raw[: len(raw) // 2]

@@ -35,7 +35,9 @@ PERSONAS = ("pirate", "knight", "viking")
 
 
 def _items(n: int, tag: str = "") -> list[JudgeItem]:
-    return [JudgeItem(f"{QUESTION} ({tag}{i})", {p: f"{p} says 24 ({i})" for p in PERSONAS}, "24", id=i) for i in range(n)]
+    return [
+        JudgeItem(f"{QUESTION} ({tag}{i})", {p: f"{p} says 24 ({i})" for p in PERSONAS}, "24", id=i) for i in range(n)
+    ]
 
 
 def _judge(spec: str, cache, **kw):
@@ -164,8 +166,8 @@ class ListBackend:
 
 
 def test_anything_odd_in_one_generation_becomes_that_rows_error_and_is_not_cached(tmp_path):
-    good = json.dumps({"rationale": "ok", "scores": {lab: dict.fromkeys(
-        ("correctness", "thoroughness", "originality", "self_reflection"), 5) for lab in "ABC"}, "winner": "A"})  # fmt: skip
+    grades = dict.fromkeys(("correctness", "thoroughness", "originality", "self_reflection"), 5)
+    good = json.dumps({"rationale": "ok", "scores": dict.fromkeys("ABC", grades), "winner": "A"})
     broken_tokens = Generation(good, "stop", tokens=[["{", None], [None]])  # tokens too short to read
     weird = Generation(good, "stop", tokens=[[good, 0.0, {"²": 0.0, "٣": -1.0, 7: "x"}]])
     judge = Judge(ListBackend([Generation(good), broken_tokens, weird]), "pkv", cache=tmp_path / "c.sqlite", shuffles=1)
@@ -264,8 +266,8 @@ def test_the_judge_reward_is_an_async_reward_that_never_raises(tmp_path):
     from judgecraft.rewards import AsyncReward
 
     with FakeJudgeServer(plan={"refuse": [1]}) as srv:
-        reward = JudgeReward(srv.spec, "pkv", weights={"judge_quality": 1.0},
-                             judge_options={"cache": False, "shuffles": 1, "backend_options": {"concurrency": 1}})  # fmt: skip
+        options = {"cache": False, "shuffles": 1, "backend_options": {"concurrency": 1}}
+        reward = JudgeReward(srv.spec, "pkv", weights={"judge_quality": 1.0}, judge_options=options)
         completions = [[{"role": "assistant", "content": f"<competition>\n<pirate>\n{i} arr\n</pirate>\n<knight>\nhark"
                          f"\n</knight>\n<viking>\nskal\n</viking>\n</competition>\n24"}] for i in range(3)]  # fmt: skip
         logged: dict = {}

@@ -436,7 +436,8 @@ def test_probe_attacks_are_built_from_the_question_and_gold():
 
     texts = attack_texts("What is 2 + 2?", "4")
     assert set(texts) == set(ATTACKS) and texts["empty"] == "" and texts["bare_answer"] == "4"
-    assert texts["restated_question"] == "What is 2 + 2?" and wrong_answer("4") != "4" and "5" in texts["confident_wrong"]
+    assert texts["restated_question"] == "What is 2 + 2?" and wrong_answer("4") == "5"
+    assert "5" in texts["confident_wrong"]
     planned = probe_items([ProbeCase("What is 2 + 2?", "2 + 2 = 4. The answer is 4.", "4")])
     assert [k for k, _, _ in planned] == ["real", *ATTACKS]
     empty = next(item for k, _, item in planned if k == "empty")

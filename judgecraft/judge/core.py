@@ -152,7 +152,7 @@ class Judge:
                 results[index] = JudgeError("nothing to judge: every candidate is empty", "input", key=_id(item))
             else:
                 todo.append(index)
-        identity = await asyncio.to_thread(self.backend.identity) if todo else ""
+        identity = await asyncio.to_thread(_identity, self.backend) if todo else ""
         calls: list[_Call] = []
         for index in todo:
             try:
@@ -299,6 +299,12 @@ class Judge:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _identity(backend: Any) -> str:
+    """The backend's cache identity (a backend without `identity()` is keyed by its model_id)."""
+    identity = getattr(backend, "identity", None)
+    return identity() if callable(identity) else str(backend.model_id)
 
 
 def _id(item: JudgeItem) -> str | None:

@@ -168,17 +168,21 @@ class FaultProxy:
 
 
 def test_faults_cost_only_retries(server, tmp_path):
-    plan = {"500": 2, "cut_body": 3, "cut_content": 5, "hang": 7}
-    with FaultProxy(f"http://{server.host}:{server.port}", plan, hang=60.0) as proxy:
+    """Decided by the proxy's counts: each 500 and each cut body costs one more HTTP call, each cut verdict
+    one malformed retry. Hangs (client timeouts) are in test_judge_faults.py, where a timeout cannot hit a
+    slow but healthy answer on a loaded machine."""
+    plan = {"500": 2, "cut_body": 3, "cut_content": 5}
+    with FaultProxy(f"http://{server.host}:{server.port}", plan) as proxy:
         judge = make_judge(
             f"{proxy.url}#smol", "pkv", cache=tmp_path / "c.sqlite", shuffles=1, **FAST,
-            backend_options={"concurrency": 2, "timeout": 20.0, "retries": 10, "backoff": 0.2, "max_backoff": 2.0},
+            backend_options={"concurrency": 2, "timeout": 600.0, "retries": 10},
         )  # fmt: skip
         verdicts = judge.judge_many(_items(SHORT, 3))
     assert all(isinstance(v, Verdict) for v in verdicts), verdicts
     assert set(proxy.injected) == set(plan), proxy.injected  # every kind of fault happened
-    assert judge.backend.retried >= proxy.injected["500"] + proxy.injected["hang"] + proxy.injected["cut_body"]
-    assert judge.stats["malformed"] == proxy.injected["cut_content"] and judge.stats["malformed_retries"] >= 1
+    assert judge.backend.attempts == proxy.count
+    assert judge.backend.retried == proxy.injected["500"] + proxy.injected["cut_body"]
+    assert judge.stats["malformed"] == proxy.injected["cut_content"] == judge.stats["malformed_retries"]
     assert len(GenerationCache(tmp_path / "c.sqlite")) == 3  # only good verdicts are stored
 
 
@@ -233,8 +237,12 @@ def test_the_commands_judge_select_and_assemble_dumps(server, tmp_path):
     assert res.exit_code == 0, res.output
     report = json.loads(bias.read_text())
     assert report["items"] == 2 and report["shuffles"] == 3
-    assert report["unshuffled"]["shown"] == report["unshuffled"]["original"]  # unshuffled: position = persona
+    assert report["unshuffled"]["verdicts"] == 2
     assert report["shuffled"]["verdicts"] == 6 and abs(sum(report["shuffled"]["original"]) - 100) < 0.1
+    for mode in ("unshuffled", "shuffled"):  # the deviation is the one the shares give
+        shares = report[mode]["shown"]
+        assert report[mode]["shown_deviation"] == pytest.approx(max(abs(x - 100 / 3) for x in shares), abs=0.01)
+    assert report["judge_verifier"]["rows"] == 2  # both rows have a gold answer the checker can read
 
     gens = tmp_path / "gens.jsonl"
     wrong = SHORT.replace("The answer is 24", "The answer is 25")
@@ -265,7 +273,7 @@ def test_a_server_killed_mid_run_and_restarted_loses_no_row(server, tmp_path):
     with FaultProxy(f"http://{server.host}:{server.port}", {}) as proxy:
         judge = make_judge(
             f"{proxy.url}#smol", "pkv", cache=path, shuffles=1, **FAST,
-            backend_options={"concurrency": 2, "timeout": 120.0, "retries": 80, "backoff": 0.5, "max_backoff": 3.0},
+            backend_options={"concurrency": 2, "timeout": 600.0, "retries": 100},
         )  # fmt: skip
         items = _items(SHORT, 4)
         box: dict = {}

@@ -21,8 +21,8 @@ from judgecraft.judge.backend_http import split_spec
 from judgecraft.judge.bias import _stats
 from judgecraft.judge.cache import GenerationCache, cache_key
 from judgecraft.judge.config import JudgeConfig
-from judgecraft.judge.core import _pick, make_judge
-from judgecraft.judge.dumps import read_jsonl
+from judgecraft.judge.core import make_judge
+from judgecraft.judge.fold import pick as _pick
 from judgecraft.judge.logprobs import compact, value_offsets, weighted
 from judgecraft.judge.prompts import (
     JudgeItem,
@@ -354,10 +354,12 @@ def test_specs_parse():
 
 
 def test_bad_dump_lines_become_rows_with_errors(tmp_path):
+    from judgecraft.judge.rows import read_mappings
+
     path = tmp_path / "d.jsonl"
     path.write_bytes(b'{"prompt": "q", "completion": "c"}\nnot json\n\n[1, 2]\n{"prompt": "\xff\xfe"}\n')
-    rows = list(read_jsonl(path))
-    assert [r.line for r in rows] == [1, 2, 4, 5]
+    rows = list(read_mappings(path, ["prompt", "completion"]))
+    assert [r.row for r in rows] == [0, 1, 3, 4]
     assert rows[0].data and all(r.error for r in rows[1:])
 
 
@@ -390,3 +392,53 @@ def test_the_reward_travels_as_its_spec():
     assert reward.__name__ == "judge_quality_winner"
     with pytest.raises(ValueError, match="not judge components"):
         JudgeReward("http://x/v1#j", weights={"tags": 1.0})
+
+
+# ---- odd tokens, large groups, agreement, probe ---------------------------------------------------------------------
+
+
+def test_non_ascii_digits_and_junk_alternatives_are_filtered_not_raised(tokenizer):
+    text = _verdict_json("AB", "B", grade=7)
+    at = value_offsets(text)[("scores", "A", "correctness")]
+    odd = {"7": math.log(0.5), "6": math.log(0.25), "²": math.log(0.2), "٣": -1.0, "10": -2.0, "x": -0.1}
+    toks = _tokens(tokenizer, text, {at: odd})
+    grades, _ = weighted(toks, ["A", "B"], CRITERIA, (1, 9))
+    assert grades["A"]["correctness"] == pytest.approx((0.5 * 7 + 0.25 * 6) / 0.75)
+    kept = next(t[2] for t in compact(toks, ["A", "B"], CRITERIA, (1, 9)) if t[2])
+    assert set(kept) == {"7", "6"}  # only grades the schema allows survive into the cache
+
+
+def test_labels_run_on_past_h_and_past_z():
+    config = JudgeConfig()
+    assert config.labels_for([str(i) for i in range(16)])[-1] == "P"
+    labels = config.labels_for([str(i) for i in range(30)])
+    assert labels[25:] == ["Z", "AA", "AB", "AC", "AD"] and len(set(labels)) == 30
+    with pytest.raises(ValueError, match="only 2 judge labels"):
+        JudgeConfig(labels=("X", "Y")).labels_for(["a", "b", "c"])
+
+
+def test_cohens_kappa_on_known_tables():
+    from judgecraft.judge.agreement import kappa, table
+
+    perfect = table([(True, True), (False, False)] * 5)
+    assert kappa(perfect)["kappa"] == 1.0
+    chance = kappa({"both_right": 25, "judge_only": 25, "checker_only": 25, "both_wrong": 25})
+    assert chance["kappa"] == 0.0 and chance["agreement"] == 0.5
+    worse = kappa(table([(True, False), (False, True)] * 4))
+    assert worse["kappa"] == -1.0
+    assert kappa(table([(None, True), (True, None)]))["rows"] == 0  # rows without both calls are left out
+    # 20 rows: 8 both right, 2 judge only, 4 checker only, 6 both wrong -> po 0.7, pe 0.5, kappa 0.4
+    assert kappa({"both_right": 8, "judge_only": 2, "checker_only": 4, "both_wrong": 6})["kappa"] == pytest.approx(0.4)
+
+
+def test_probe_attacks_are_built_from_the_question_and_gold():
+    from judgecraft.judge.probe import ATTACKS, ProbeCase, attack_texts, probe_items, wrong_answer
+
+    texts = attack_texts("What is 2 + 2?", "4")
+    assert set(texts) == set(ATTACKS) and texts["empty"] == "" and texts["bare_answer"] == "4"
+    assert texts["restated_question"] == "What is 2 + 2?" and wrong_answer("4") == "5"
+    assert "5" in texts["confident_wrong"]
+    planned = probe_items([ProbeCase("What is 2 + 2?", "2 + 2 = 4. The answer is 4.", "4")])
+    assert [k for k, _, _ in planned] == ["real", *ATTACKS]
+    empty = next(item for k, _, item in planned if k == "empty")
+    assert not empty.empty  # the empty solution is sent to the judge on purpose

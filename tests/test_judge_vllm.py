@@ -17,7 +17,7 @@ from judgecraft import Scorer, load_construct, parse
 from judgecraft.judge.assemble import Trajectories, assemble
 from judgecraft.judge.cache import GenerationCache
 from judgecraft.judge.core import Judge
-from judgecraft.judge.prompts import JudgeItem
+from judgecraft.judge.prompts import JudgeItem, render
 from judgecraft.judge.reward import JudgeReward
 from judgecraft.judge.schema import parse_verdict
 from judgecraft.judge.verdict import JudgeError, Verdict
@@ -78,8 +78,10 @@ def test_verdicts_follow_the_schema_map_back_and_a_cached_rerun_submits_nothing(
         assert v.weighted  # the grades were read from real logprobs
         for position in range(3):  # rotations: every persona shown in every position once
             assert sorted(s.order[position] for s in v.shuffles) == sorted(personas)
-        for s in v.shuffles:
-            assert s.winner in personas and s.order[s.position] == s.winner
+        for s in v.shuffles:  # the label the model wrote names the persona whose text was under that label
+            messages, labels = render(item, s.order, judge.config)
+            shown = messages[-1]["content"].split(f"[Solution {labels[s.position]}]\n", 1)[1]
+            assert shown.startswith(item.candidates[s.winner][:40])
             assert all(1.0 <= g <= 9.0 for grades in s.scores.values() for g in grades.values())
     cache = GenerationCache(tmp_path / "judge.sqlite")
     assert len(cache) == 6

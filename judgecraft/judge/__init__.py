@@ -6,7 +6,7 @@
     Scorer("pkv", weights={"judge_quality": 1.0}).score(completion, verdict=verdicts[0])
 
 Names are imported lazily: the score components import `judgecraft.judge.verdict`, and loading
-them must not pull in vLLM, httpx or jsonschema.
+them must not pull in vLLM, openai or jsonschema.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ _EXPORTS = {
     "verdict_schema": "judgecraft.judge.schema",
     "JudgeReward": "judgecraft.judge.reward",
     "measure_position_bias": "judgecraft.judge.bias",
+    "run_probe": "judgecraft.judge.probe",
+    "judge_dump": "judgecraft.judge.run",
     "serve": "judgecraft.judge.server",
 }
 

@@ -70,11 +70,17 @@ OnResult = Callable[[int, "Generation | BackendError"], None]
 class Backend(Protocol):
     """The judge backend interface."""
 
-    model_id: str  # identifies the model's weights in cache keys
+    model_id: str  # the model, readable (shown in verdicts)
     requests: int  # requests submitted so far (tests assert a cached rerun submits none)
 
     def check(self) -> None:
         """Raise JudgeSetupError with a clear message when the backend cannot work at all."""
+
+    def identity(self) -> str:
+        """What the cache key holds for this backend: the model (weights, tokenizer, chat template, or the
+        served name and the folder behind it) and every setting that changes outputs. Blocking; called
+        before the first key is built, so it may ask a server (and raise JudgeSetupError)."""
+        ...
 
     async def agenerate(
         self, requests: Sequence[Request], on_result: OnResult | None = None, deadline: float | None = None

@@ -1,26 +1,28 @@
 """The HTTP backend: any OpenAI-compatible server (vLLM's own, started by `judgecraft judge serve` or by you).
 
-Requests go out concurrently, at most `concurrency` at a time (a semaphore), with the verdict
-schema as `response_format` (json_schema, strict), so vLLM constrains decoding to it. What a
-server under load or a flaky network does is retried with exponential backoff: timeouts,
-connection errors (the server restarting), 5xx, 408 and 429, and a 200 whose body is cut off.
-A 4xx that says the request itself is wrong (a prompt too long, an unknown model) is not retried:
-it is reported for its row at once. A new client is opened per batch, so the backend works from
-any event loop (TRL runs async rewards on a loop of its own).
+Requests go through the `openai` async client, at most `concurrency` at a time, with the verdict
+schema as `response_format` (json_schema, strict), so vLLM constrains decoding to it. The client
+retries what a server under load or a restarting server does (timeouts, connection errors, 408,
+409, 429, 5xx) with exponential backoff and honours `Retry-After`. What it lacks is kept here: a
+200 whose body is cut off or unreadable is asked again too, every attempt is counted (httpx event
+hook), a deadline bounds the batch, and a request the server refuses (a prompt too long) is
+reported for its own row. A new client is opened per batch, so the backend works from any event
+loop (TRL runs async rewards on a loop of its own).
+
+The model's identity for the cache is the served name and the `root` the server reports for it
+(the folder vLLM loaded), read from /v1/models before the first request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
-import time
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from judgecraft.judge.backend import BackendError, Generation, OnResult, Request, run_sync
 from judgecraft.judge.verdict import JudgeSetupError
-
-RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -45,8 +47,7 @@ class HTTPBackend:
         concurrency: int = 8,
         timeout: float = 300.0,
         retries: int = 8,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
+        unreadable_retries: int = 3,
         api_key: str | None = None,
         extra_body: dict[str, Any] | None = None,
     ):
@@ -55,41 +56,47 @@ class HTTPBackend:
         self.concurrency = concurrency
         self.timeout = timeout
         self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.unreadable_retries = unreadable_retries
+        self.api_key = api_key or "EMPTY"
         self.extra_body = dict(extra_body or {})
         self.requests = 0  # requests submitted (a cached rerun submits none)
         self.attempts = 0  # HTTP calls made, retries included
-        self.retried = 0
-        self._rng = random.Random(0)  # jitter; seeded so runs are reproducible
         self._root: str | None = None
         self._checked = False
+
+    @property
+    def retried(self) -> int:
+        """HTTP calls beyond the first per request: what faults cost."""
+        return max(0, self.attempts - self.requests)
 
     @property
     def model_id(self) -> str:
         """The served model's name and, where the server says, the folder it was loaded from."""
         return f"http:{self.model}" + (f"@{self._root}" if self._root else "")
 
+    def identity(self) -> str:
+        """The model (name and root, else the server's URL and the name) and the extra body sent with it."""
+        if not self._checked:
+            self.check()
+        who = self.model_id if self._root else f"http:{self.base_url}#{self.model}"
+        extra = hashlib.sha256(json.dumps(self.extra_body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return f"{who}|extra_body={extra}"
+
+    def _client(self, **kw: Any) -> Any:
+        import httpx2
+        from openai import AsyncOpenAI
+
+        async def count(request: Any) -> None:
+            if request.method == "POST":
+                self.attempts += 1
+
+        limits = httpx2.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        http = httpx2.AsyncClient(limits=limits, timeout=self.timeout, event_hooks={"request": [count]})
+        return AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, http_client=http, **kw)
+
     def check(self, attempts: int = 3) -> None:
         """Ask /models that a server answers and serves the model; raise JudgeSetupError otherwise."""
-        import httpx
-
-        last: Exception | None = None
-        for attempt in range(attempts):
-            try:
-                resp = httpx.get(f"{self.base_url}/models", headers=self.headers, timeout=10)
-                resp.raise_for_status()
-                served = resp.json().get("data", [])
-                break
-            except (httpx.HTTPError, ValueError) as err:
-                last = err
-                time.sleep(0.5 * (attempt + 1))
-        else:
-            raise JudgeSetupError(
-                f"no OpenAI-compatible server answers at {self.base_url} ({type(last).__name__}: {last}); "
-                f"start one with `judgecraft judge serve --model DIR` or check the URL"
-            )
+        served = run_sync(lambda: self._models(attempts))
         names = {m.get("id"): m for m in served if isinstance(m, dict)}
         if self.model is None:
             if len(names) != 1:
@@ -103,7 +110,23 @@ class HTTPBackend:
         self._root = root if isinstance(root, str) and root != self.model else None
         self._checked = True
 
+    async def _models(self, attempts: int) -> list[Any]:
+        import openai
+
+        client = self._client(max_retries=max(0, attempts - 1))
+        try:
+            page = await client.models.list()
+            return [m.model_dump() for m in page.data]
+        except (openai.APIError, ValueError, TypeError) as err:
+            raise JudgeSetupError(
+                f"no OpenAI-compatible server answers at {self.base_url} ({type(err).__name__}: {err}); "
+                f"start one with `judgecraft judge serve --model DIR` or check the URL"
+            ) from None
+        finally:
+            await client.close()
+
     def body(self, request: Request) -> dict[str, Any]:
+        """The keyword arguments of one chat completion (what the benchmark sends to vLLM alone, too)."""
         s = request.sampling
         body: dict[str, Any] = {
             "model": self.model,
@@ -120,76 +143,66 @@ class HTTPBackend:
         if s.top_logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = s.top_logprobs
-        body.update(self.extra_body)
         return body
 
-    def _delay(self, attempt: int) -> float:
-        base = min(self.max_backoff, self.backoff * 2**attempt)
-        return base * (0.75 + 0.5 * self._rng.random())
-
     async def _one(self, client: Any, gate: asyncio.Semaphore, request: Request) -> Generation | BackendError:
-        import httpx
+        import openai
 
         body = self.body(request)
         problem = "no attempt made"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.retried += 1
-                await asyncio.sleep(self._delay(attempt - 1))
-            async with gate:
-                self.attempts += 1
-                try:
-                    resp = await client.post(f"{self.base_url}/chat/completions", json=body)
-                except httpx.TimeoutException as err:
-                    problem = f"timed out after {self.timeout:g}s ({type(err).__name__})"
-                    continue
-                except httpx.TransportError as err:
-                    problem = f"connection failed ({type(err).__name__}: {err})"
-                    continue
-            if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
-                problem = f"HTTP {resp.status_code}: {resp.text[:200]}"
-                continue
-            if resp.status_code >= 400:
-                kind = "too_long" if "context" in resp.text.lower() and "length" in resp.text.lower() else "backend"
-                return BackendError(f"HTTP {resp.status_code}: {resp.text[:300]}", kind, attempt + 1)
+        for attempt in range(self.unreadable_retries + 1):
             try:
-                return _generation(resp.json())
-            except (ValueError, KeyError, IndexError, TypeError) as err:
-                problem = f"unreadable response body ({type(err).__name__}: {err}): {resp.text[:120]!r}"
-                continue
-        return BackendError(f"gave up after {self.retries + 1} attempts: {problem}", "backend", self.retries + 1)
+                async with gate:
+                    resp = await client.chat.completions.create(**body, extra_body=self.extra_body or None)
+                return _generation(resp)
+            except openai.APIStatusError as err:  # what the client does not retry: the request itself is wrong
+                text = str(err.message)
+                kind = "too_long" if "context" in text.lower() and "length" in text.lower() else "backend"
+                if err.status_code >= 500 or err.status_code in (408, 409, 429):
+                    return BackendError(
+                        f"gave up after {self.retries + 1} attempts: HTTP {err.status_code}: {text[:200]}"
+                    )
+                return BackendError(f"HTTP {err.status_code}: {text[:300]}", kind, attempt + 1)
+            except (openai.APITimeoutError, openai.APIConnectionError) as err:
+                return BackendError(f"gave up after {self.retries + 1} attempts: {type(err).__name__}: {err}")
+            except Exception as err:  # a cut or odd body on a 200: the client does not retry it, we do
+                problem = f"unreadable response ({type(err).__name__}: {str(err)[:160]})"
+        return BackendError(f"gave up after {self.unreadable_retries + 1} unreadable responses: {problem}")
 
     async def agenerate(
         self, requests: Sequence[Request], on_result: OnResult | None = None, deadline: float | None = None
     ) -> list[Generation | BackendError]:
-        import httpx
-
         if not self._checked:
             await asyncio.to_thread(self.check)
         self.requests += len(requests)
         gate = asyncio.Semaphore(self.concurrency)
         results: list[Generation | BackendError | None] = [None] * len(requests)
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        async with httpx.AsyncClient(timeout=self.timeout, headers=self.headers, limits=limits) as client:
+        client = self._client(max_retries=self.retries)
 
-            async def run(i: int) -> None:
-                results[i] = await self._one(client, gate, requests[i])
-                if on_result:
-                    on_result(i, results[i])  # type: ignore[arg-type]
+        def report(i: int, result: Generation | BackendError) -> None:
+            results[i] = result
+            if on_result:
+                on_result(i, result)
 
+        async def run(i: int) -> None:
+            try:
+                result = await self._one(client, gate, requests[i])
+            except Exception as err:  # nothing escapes a task unretrieved: the row gets the reason
+                result = BackendError(f"{type(err).__name__}: {err}")
+            report(i, result)
+
+        try:
             tasks = [asyncio.create_task(run(i)) for i in range(len(requests))]
-            if not tasks:
-                return []
-            _, pending = await asyncio.wait(tasks, timeout=None if deadline is None else max(0.0, deadline))
-            for task in pending:
-                task.cancel()
-            if pending:
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=None if deadline is None else max(0.0, deadline))
+                for task in pending:
+                    task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            await client.close()
         for i, result in enumerate(results):
             if result is None:
-                results[i] = BackendError(f"no answer within the deadline of {deadline:g}s", "timeout", 0)
-                if on_result:
-                    on_result(i, results[i])  # type: ignore[arg-type]
+                report(i, BackendError(f"no answer within the deadline of {deadline:g}s", "timeout", 0))
         return results  # type: ignore[return-value]
 
     def generate(
@@ -201,23 +214,21 @@ class HTTPBackend:
         pass
 
 
-def _generation(data: dict[str, Any]) -> Generation:
-    choice = data["choices"][0]
-    text = choice["message"]["content"]
+def _generation(resp: Any) -> Generation:
+    """The first choice of a chat completion as a Generation (tokens as [text, logprob, {alternative: logprob}])."""
+    choice = resp.choices[0]
+    text = choice.message.content
     if not isinstance(text, str):
         raise TypeError("message content is not text")
     tokens = None
-    content = (choice.get("logprobs") or {}).get("content")
+    content = getattr(choice.logprobs, "content", None) if choice.logprobs is not None else None
     if content:
-        tokens = [
-            [t["token"], t.get("logprob"), {a["token"]: a["logprob"] for a in t.get("top_logprobs") or []}]
-            for t in content
-        ]
-    usage = data.get("usage") or {}
+        tokens = [[t.token, t.logprob, {a.token: a.logprob for a in (t.top_logprobs or [])}] for t in content]
+    usage = resp.usage
     return Generation(
         text=text,
-        finish_reason=choice.get("finish_reason"),
+        finish_reason=choice.finish_reason,
         tokens=tokens,
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 import threading
 from collections.abc import Sequence
@@ -35,9 +36,20 @@ def check_model_dir(model: str | Path) -> Path:
     return path.resolve()
 
 
+IDENTITY_FILES = (
+    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json", "chat_template.jinja", "chat_template.json",
+)  # fmt: skip
+
+
 def model_fingerprint(path: Path) -> str:
-    """The folder's path, config and weight files (names, sizes, times): a retrained model is a new cache key."""
-    h = hashlib.sha256((path / "config.json").read_bytes())
+    """The folder's path, the content of its config, tokenizer and chat-template files, and its weight files
+    (names, sizes, times): a retrained model, a new chat template or tokenizer is a new cache key."""
+    h = hashlib.sha256()
+    for name in IDENTITY_FILES:
+        f = path / name
+        if f.is_file():
+            h.update(name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
     for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
         st = f.stat()
         h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
@@ -82,6 +94,12 @@ class VLLMBackend:
             name = str(model.llm_engine.model_config.model)
             self.model_dir = Path(name) if Path(name).is_dir() else None
             self.model_id = f"vllm:{model_fingerprint(self.model_dir) if self.model_dir else name}"
+
+    def identity(self) -> str:
+        """The model's fingerprint and the engine settings that change outputs (dtype, compact JSON, ...)."""
+        settings = {k: v for k, v in self._llm_kwargs.items() if k not in ("model", "max_model_len", "seed")}
+        blob = json.dumps(settings, sort_keys=True, default=str)
+        return f"{self.model_id}|{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
     @property
     def llm(self) -> Any:
@@ -134,7 +152,13 @@ class VLLMBackend:
                 prompts, params, index = [], [], []
                 for i in chunk:
                     r = requests[i]
-                    ids = self.prompt_ids(r.messages)
+                    try:
+                        ids = self.prompt_ids(r.messages)
+                    except Exception as err:  # a chat template that cannot render this row: its own error
+                        results[i] = BackendError(f"cannot render the judge prompt: {type(err).__name__}: {err}")
+                        if on_result:
+                            on_result(i, results[i])  # type: ignore[arg-type]
+                        continue
                     if len(ids) + r.sampling.max_tokens > limit:
                         results[i] = BackendError(
                             f"judge prompt has {len(ids)} tokens; with max_tokens={r.sampling.max_tokens} it does "
@@ -160,7 +184,10 @@ class VLLMBackend:
                             on_result(i, results[i])  # type: ignore[arg-type]
                     continue
                 for i, out in zip(index, outputs, strict=True):
-                    results[i] = _generation(out)
+                    try:
+                        results[i] = _generation(out)
+                    except Exception as err:  # an output that cannot be read costs its own row only
+                        results[i] = BackendError(f"unreadable vLLM output: {type(err).__name__}: {err}")
                     if on_result:
                         on_result(i, results[i])  # type: ignore[arg-type]
         return results  # type: ignore[return-value]

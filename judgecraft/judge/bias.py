@@ -10,7 +10,8 @@ Two numbers per mode, both as shares of the judge's picks (one pick per judge ca
 
 `max_deviation` is the largest gap, in percentage points, between a share and the uniform 1/n.
 The report also gives how often an item's shuffles agreed on one persona (a judge that reads
-content agrees with itself across orders; a judge that reads positions does not).
+content agrees with itself across orders; a judge that reads positions does not), and, where
+the caller passes the answer checker's calls, the judge-verifier agreement (agreement.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from judgecraft.judge.agreement import judge_says_right, kappa, table
 from judgecraft.judge.prompts import JudgeItem
 from judgecraft.judge.verdict import Verdict
 
@@ -56,6 +58,7 @@ class BiasReport:
     tolerance: float
     unshuffled: ModeStats
     shuffled: ModeStats
+    judge_verifier: dict[str, Any] | None = None  # Cohen's kappa of the shuffled verdicts vs the answer checker
 
     @property
     def shuffled_within_tolerance(self) -> bool:
@@ -81,7 +84,7 @@ class BiasReport:
         t.add_column("picks")
         t.add_column("shown position % (" + "/".join(pos) + ")")
         t.add_column("original position % (1st/2nd/3rd...)")
-        t.add_column("max dev. (pts)")
+        t.add_column("max dev. shown / original (pts)")
         t.add_column("agreement %")
         for name, m in (("unshuffled", self.unshuffled), (f"shuffled x{self.shuffles}", self.shuffled)):
             t.add_row(
@@ -89,7 +92,7 @@ class BiasReport:
                 str(m.verdicts),
                 " / ".join(f"{s:.1f}" for s in m.shown),
                 " / ".join(f"{s:.1f}" for s in m.original),
-                f"{m.original_deviation:.1f}",
+                f"{m.shown_deviation:.1f} / {m.original_deviation:.1f}",
                 "-" if m.agreement is None else f"{m.agreement:.1f}",
             )
         return t
@@ -127,18 +130,29 @@ def _stats(items: list[JudgeItem], verdicts: list[Any], n: int) -> ModeStats:
 
 
 def measure_position_bias(
-    judge: Any, items: list[JudgeItem], shuffles: int | None = None, tolerance: float = 5.0, progress: bool = False
+    judge: Any,
+    items: list[JudgeItem],
+    shuffles: int | None = None,
+    tolerance: float = 5.0,
+    progress: bool = False,
+    answer_right: list[bool | None] | None = None,
 ) -> BiasReport:
     """Judge `items` in their original order and in `shuffles` rotations (default: one per candidate); compare.
 
     Only items with the most common number of candidates take part (positions must mean the same).
+    `answer_right`: the answer checker's call per item (None: no gold answer), for the kappa.
     """
     sizes = [len(i.candidates) for i in items if not i.empty and len(i.candidates) > 1]
     if not sizes:
         raise ValueError("no item has two or more candidates to choose between")
     n = max(set(sizes), key=sizes.count)
-    items = [i for i in items if len(i.candidates) == n and not i.empty]
+    keep = [k for k, i in enumerate(items) if len(i.candidates) == n and not i.empty]
+    items = [items[k] for k in keep]
     k = n if shuffles is None else shuffles
     plain = judge.judge_many(items, shuffles=0, progress=progress)
     mixed = judge.judge_many(items, shuffles=k, progress=progress)
-    return BiasReport(len(items), n, k, tolerance, _stats(items, plain, n), _stats(items, mixed, n))
+    agreement = None
+    if answer_right is not None:
+        calls = [answer_right[k] for k in keep]
+        agreement = kappa(table((judge_says_right(v), right) for v, right in zip(mixed, calls, strict=True)))
+    return BiasReport(len(items), n, k, tolerance, _stats(items, plain, n), _stats(items, mixed, n), agreement)

@@ -1,38 +1,29 @@
-"""The judge's command-line commands: `judge` (a dump, or --bias-report), `judge serve`, `select`, `assemble`.
+"""The judge's command-line commands: `judge` (a dump, --bias-report or --probe), `judge serve`, `select`, `assemble`.
 
-Register them on the root app (judgecraft/cli.py):
+Register them on the root app (judgecraft/cli.py registers them lazily):
 
     from judgecraft.judge.commands import assemble_command, judge_app, select_command
     app.add_typer(judge_app, name="judge")
     app.command("select")(select_command)
     app.command("assemble")(assemble_command)
 
-`judgecraft judge DUMP ...` judges a dump; `judgecraft judge serve --model DIR` starts a server.
 The judge spec (`--judge`) is `vllm:/path/to/model` or `http://host:port/v1#model-name`, or the
-environment variable JUDGECRAFT_JUDGE.
+environment variable JUDGECRAFT_JUDGE. Dumps are read through `judgecraft.io` (JSONL or Parquet).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
-
-from judgecraft.judge.dumps import (
-    ANSWER_FIELDS,
-    COMPLETION_FIELDS,
-    ID_FIELDS,
-    PROMPT_FIELDS,
-    AtomicJsonlWriter,
-    fields,
-    read_jsonl,
-)
 
 console = Console(stderr=True)
 
@@ -69,18 +60,35 @@ LabelsOpt = Annotated[
 ]
 MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", help="verdict token budget")]
 RationaleOpt = Annotated[int | None, typer.Option("--rationale-max-chars", help="cap on the verdict's rationale")]
-FieldOpt = Annotated[str | None, typer.Option(help="field name (default: the usual spellings)")]
+PromptField = Annotated[str, typer.Option(help="column with the prompt (text or chat messages)")]
+CompletionField = Annotated[str, typer.Option(help="column with the completion (text or chat messages)")]
+AnswerField = Annotated[list[str] | None, typer.Option(help="gold-answer column (repeat: first present wins)")]
+IdField = Annotated[str, typer.Option(help="column with the row id")]
+MetaOut = Annotated[Path | None, typer.Option(help="JSONL of why each prompt got (or lost) its pick")]
 
 
-def _judge(spec: str, construct: str, cache: Path | None, no_cache: bool, **options: Any) -> Any:
+@contextlib.contextmanager
+def opened_judge(spec: str, construct: str, cache: Path | None, no_cache: bool, **options: Any) -> Iterator[Any]:
+    """The judge for a command: set-up errors (no server, no model, a bad option) end it with exit code 2."""
     from judgecraft.judge.core import make_judge
+    from judgecraft.judge.verdict import JudgeSetupError
 
     labels = options.pop("labels", None)
     if labels is not None:
         options["labels"] = (
             [] if labels.strip().lower() == "names" else [x.strip() for x in labels.split(",") if x.strip()]
         )
-    return make_judge(spec, construct, cache=False if no_cache else (cache or True), progress=True, **options)
+    judge = None
+    try:
+        judge = make_judge(spec, construct, cache=False if no_cache else (cache or True), progress=True,
+                           **{k: v for k, v in options.items() if v is not None})  # fmt: skip
+        yield judge
+    except (JudgeSetupError, ValueError) as err:
+        console.print(f"[red]judge: {err}")
+        raise typer.Exit(2) from None
+    finally:
+        if judge is not None:
+            judge.close()
 
 
 def _summary(title: str, counts: dict[str, Any]) -> None:
@@ -92,11 +100,17 @@ def _summary(title: str, counts: dict[str, Any]) -> None:
     console.print(table)
 
 
+def _fields(prompt: str, completion: str, answer: list[str] | None, id_: str) -> Any:
+    from judgecraft.io import DEFAULT_ANSWER_FIELDS, Fields
+
+    return Fields(prompt=prompt, completion=completion, answer=tuple(answer or DEFAULT_ANSWER_FIELDS), id=id_)
+
+
 @judge_app.command("run", hidden=True)
 def judge_command(
-    dump: Annotated[Path, typer.Argument(help="JSONL dump: prompt, completion, answer, id per line")],
+    dump: Annotated[Path, typer.Argument(help="JSONL or Parquet dump: prompt, completion, answer, id per row")],
     judge: JudgeSpec,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="JSONL output, one row per input line")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="JSONL output, one row per input row")] = None,
     construct: ConstructOpt = "pkv",
     shuffles: ShufflesOpt = None,
     labels: LabelsOpt = None,
@@ -106,89 +120,46 @@ def judge_command(
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     bias_report: Annotated[bool, typer.Option("--bias-report", help="measure position bias instead")] = False,
-    bias_json: Annotated[Path | None, typer.Option("--bias-json", help="write the bias report as JSON")] = None,
+    probe: Annotated[bool, typer.Option("--probe", help="grade known judge attacks next to real solutions")] = False,
+    report_json: Annotated[
+        Path | None, typer.Option("--bias-json", "--report-json", help="write the report as JSON")
+    ] = None,
     tolerance: Annotated[float, typer.Option(help="bias report: points from uniform that pass")] = 5.0,
-    batch_size: Annotated[int, typer.Option(help="rows per judge batch")] = 256,
-    prompt_field: FieldOpt = None,
-    completion_field: FieldOpt = None,
-    answer_field: FieldOpt = None,
-    id_field: FieldOpt = None,
+    limit: Annotated[int, typer.Option(help="bias report / probe: rows to use at most")] = 200,
+    batch_size: Annotated[int, typer.Option(help="rows per judge batch (and per checkpoint)")] = 64,
+    restart: Annotated[bool, typer.Option(help="ignore a checkpoint left by an interrupted run")] = False,
+    prompt_field: PromptField = "prompt",
+    completion_field: CompletionField = "completion",
+    answer_field: AnswerField = None,
+    id_field: IdField = "id",
 ) -> None:
-    """Judge every completion of a dump; write one row per input line (verdict, judge components, error)."""
-    from judgecraft.judge.verdict import JudgeSetupError
-    from judgecraft.scorer import Scorer
+    """Judge every row of a dump (one output row per input row: verdict, judge components, error), resumably."""
+    from judgecraft.judge import report
 
-    pf, cf = fields(prompt_field, PROMPT_FIELDS), fields(completion_field, COMPLETION_FIELDS)
-    af, idf = fields(answer_field, ANSWER_FIELDS), fields(id_field, ID_FIELDS)
     if not dump.exists():
         raise typer.BadParameter(f"{dump} does not exist", param_hint="DUMP")
-    if out is None and not bias_report:
-        raise typer.BadParameter("give --out (or --bias-report)", param_hint="--out")
-    try:
-        j = _judge(judge, construct, cache, no_cache, shuffles=shuffles, labels=labels, weighting=weighting,
-                   max_tokens=max_tokens, rationale_max_chars=rationale_max_chars)  # fmt: skip
-    except (JudgeSetupError, ValueError) as err:
-        console.print(f"[red]judge: {err}")
-        raise typer.Exit(2) from None
+    if out is None and not (bias_report or probe):
+        raise typer.BadParameter("give --out (or --bias-report / --probe)", param_hint="--out")
+    fields = _fields(prompt_field, completion_field, answer_field, id_field)
+    settings = {"shuffles": shuffles, "labels": labels, "weighting": weighting, "max_tokens": max_tokens,
+                "rationale_max_chars": rationale_max_chars}  # fmt: skip
+    if probe:  # single solutions are graded on their own: the generic template, not the persona one
+        from judgecraft.judge.config import DEFAULT_TEMPLATE
+
+        settings["template"] = DEFAULT_TEMPLATE
     started = time.monotonic()
-    try:
-        if bias_report:
-            _bias(j, dump, pf, cf, af, idf, tolerance, shuffles, bias_json)
+    with opened_judge(judge, construct, cache, no_cache, **settings) as j:
+        if bias_report or probe:
+            found = (report.bias if bias_report else report.probe)(j, dump, fields, tolerance, limit, shuffles)
+            if report_json:
+                report_json.parent.mkdir(parents=True, exist_ok=True)
+                report_json.write_text(json.dumps(found, indent=2))
             return
-        scorer = Scorer(j.construct, components=[n for n in j.construct.components if n.startswith("judge_")])
-        counts = {"rows": 0, "judged": 0, "judge errors": 0, "bad rows": 0}
-        rows = list(read_jsonl(dump))
         assert out is not None
-        with AtomicJsonlWriter(out) as writer:
-            for start in range(0, len(rows), batch_size):
-                batch = rows[start : start + batch_size]
-                good = [r for r in batch if r.data is not None and r.get(cf) is not None]
-                items = [j.item(r.get(pf), r.get(cf), r.get(af), r.get(idf)) for r in good]
-                verdicts = dict(zip((r.line for r in good), j.judge_many(items), strict=True))
-                for r in batch:
-                    counts["rows"] += 1
-                    row: dict[str, Any] = {"line": r.line, "id": r.get(idf)}
-                    if r.line not in verdicts:
-                        counts["bad rows"] += 1
-                        row.update(judge=None, error=r.error or f"line {r.line} has no completion field {list(cf)}")
-                        writer.write(row)
-                        continue
-                    v = verdicts[r.line]
-                    bd = scorer.score(r.get(cf), answer=r.get(af), prompt=r.get(pf), verdict=v)
-                    row.update({k: val for k, val in bd.values().items()})
-                    row["judge"] = v.to_dict()
-                    row["error"] = None if hasattr(v, "winner") else str(v)
-                    counts["judged" if row["error"] is None else "judge errors"] += 1
-                    writer.write(row)
-    except JudgeSetupError as err:
-        console.print(f"[red]judge: {err}")
-        raise typer.Exit(2) from None
-    finally:
-        j.close()
-    counts["backend calls"] = j.stats.get("backend_calls", 0)
-    counts["cache hits"] = j.stats.get("cache_hits", 0)
+        counts = report.judge_to_file(j, dump, out, fields, {"judge": judge, "construct": construct, **settings},
+                                      batch_size, restart)  # fmt: skip
     counts["seconds"] = round(time.monotonic() - started, 1)
-    _summary(f"judged {dump} -> {out}", counts)
-    console.print(
-        f"{counts['judged']}/{counts['rows']} rows judged, {counts['judge errors']} judge errors, "
-        f"{counts['bad rows']} bad rows, {counts['backend calls']} backend calls, {counts['cache hits']} cache hits"
-    )
-
-
-def _bias(j: Any, dump: Path, pf, cf, af, idf, tolerance: float, shuffles: int | None, bias_json: Path | None) -> None:
-    from judgecraft.judge.bias import measure_position_bias
-
-    items = [j.item(r.get(pf), r.get(cf), r.get(af), r.get(idf)) for r in read_jsonl(dump) if r.get(cf) is not None]
-    report = measure_position_bias(j, items, shuffles=shuffles or None, tolerance=tolerance, progress=True)
-    console.print(report.table())
-    console.print(
-        f"original-position pick: unshuffled {report.unshuffled.original_deviation:.1f} pts from uniform, "
-        f"shuffled {report.shuffled.original_deviation:.1f} pts (tolerance {tolerance:g}): "
-        + ("shuffling holds the bias within tolerance" if report.shuffled_within_tolerance else "outside tolerance")
-    )
-    if bias_json:
-        bias_json.parent.mkdir(parents=True, exist_ok=True)
-        bias_json.write_text(json.dumps(report.to_dict(), indent=2))
+    report.print_run_summary(dump, out, counts)
 
 
 @judge_app.command("serve")
@@ -224,19 +195,21 @@ def serve_command(
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        while not stop and server.process is not None and server.process.poll() is None:
+        while not stop and server.running:
             time.sleep(1.0)
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
-    if server.process is not None and server.process.returncode not in (0, -15, None) and not stop:
-        console.print(f"[red]the server exited with {server.process.returncode}; log tail:\n{server.log_tail()}")
+    if server.exit_code not in (0, -15, None) and not stop:
+        console.print(f"[red]the server exited with {server.exit_code}; log tail:\n{server.log_tail()}")
         raise typer.Exit(1)
 
 
 def select_command(
-    dump: Annotated[Path, typer.Argument(help="JSONL: rows sharing a prompt, or rows with a `completions` list")],
+    dump: Annotated[
+        Path, typer.Argument(help="JSONL/Parquet: rows sharing a prompt, or rows with a `completions` list")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="SFT set (TRL conversational JSONL: messages)")],
     judge: Annotated[
         str | None, typer.Option("--judge", "-j", envvar="JUDGECRAFT_JUDGE", help="judge spec; omit for rules only")
@@ -246,64 +219,40 @@ def select_command(
     min_score: Annotated[float, typer.Option(help="minimum rule total to be considered")] = 0.0,
     require_correct: Annotated[bool, typer.Option(help="with a gold answer, keep only right generations")] = True,
     system: Annotated[bool, typer.Option(help="put the construct's system prompt first (string prompts)")] = True,
-    meta_out: Annotated[Path | None, typer.Option(help="JSONL of why each prompt got (or lost) its pick")] = None,
+    meta_out: MetaOut = None,
     group_field: Annotated[str | None, typer.Option(help="field that groups rows (default: the prompt)")] = None,
     shuffles: ShufflesOpt = None,
     max_tokens: MaxTokensOpt = None,
     rationale_max_chars: RationaleOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
-    prompt_field: FieldOpt = None,
-    completion_field: FieldOpt = None,
-    answer_field: FieldOpt = None,
-    id_field: FieldOpt = None,
+    prompt_field: PromptField = "prompt",
+    completion_field: CompletionField = "completion",
+    answer_field: AnswerField = None,
+    id_field: IdField = "id",
 ) -> None:
     """Several generations per prompt -> rules and the judge pick one -> an SFT data set of winners only."""
+    from judgecraft.judge import report
     from judgecraft.judge.config import DEFAULT_TEMPLATE
-    from judgecraft.judge.select_sft import group_rows, select_winners
-    from judgecraft.judge.verdict import JudgeSetupError
+    from judgecraft.judge.select_sft import select_winners
 
-    rows = list(read_jsonl(dump))
-    bad = [r for r in rows if r.data is None]
-    groups = group_rows(
-        [r.data for r in rows if r.data is not None],
-        fields(prompt_field, PROMPT_FIELDS),
-        fields(completion_field, COMPLETION_FIELDS),
-        fields(answer_field, ANSWER_FIELDS),
-        fields(id_field, ID_FIELDS),
-        group_field,
-    )
-    j = None
-    try:
-        if judge:  # whole generations are compared: the generic template, not the construct's persona one
-            j = _judge(judge, construct, cache, no_cache, shuffles=shuffles, max_tokens=max_tokens,
-                       rationale_max_chars=rationale_max_chars, template=DEFAULT_TEMPLATE)  # fmt: skip
+    fields = _fields(prompt_field, completion_field, answer_field, id_field)
+    groups, bad = report.select_groups(dump, fields, group_field)
+    # whole generations are compared, not the construct's personas: the generic template
+    settings = {"shuffles": shuffles, "max_tokens": max_tokens, "rationale_max_chars": rationale_max_chars,
+                "template": DEFAULT_TEMPLATE}  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        j = stack.enter_context(opened_judge(judge, construct, cache, no_cache, **settings)) if judge else None
         selections = select_winners(
             groups, construct, j, stage=stage, min_score=min_score, require_correct=require_correct, system=system
         )
-    except JudgeSetupError as err:
-        console.print(f"[red]judge: {err}")
-        raise typer.Exit(2) from None
-    finally:
-        if j is not None:
-            j.close()
-    with AtomicJsonlWriter(out) as writer:
-        writer.write_all(s.record for s in selections if s.record is not None)
-    if meta_out:
-        with AtomicJsonlWriter(meta_out) as writer:
-            writer.write_all(s.meta() for s in selections)
-            writer.write_all({"line": r.line, "error": r.error} for r in bad)
-    by = {k: sum(s.picked_by == k for s in selections) for k in ("judge", "rules")}
-    _summary(
-        f"select {dump} -> {out}",
-        {"prompts": len(groups), "examples": by["judge"] + by["rules"], "picked by judge": by["judge"],
-         "picked by rules": by["rules"], "no pick": sum(s.picked is None for s in selections), "bad rows": len(bad)},
-    )  # fmt: skip
-    console.print(f"{by['judge'] + by['rules']} SFT examples from {len(groups)} prompts ({len(bad)} bad rows)")
+    report.write_selections(dump, out, meta_out, groups, selections, bad)
 
 
 def assemble_command(
-    dump: Annotated[Path, typer.Argument(help="JSONL: question, answer (gold), trajectories: [text | {source, text}]")],
+    dump: Annotated[
+        Path, typer.Argument(help="JSONL/Parquet: question, answer (gold), trajectories: [text | {source, text}]")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="judge-training set (TRL conversational JSONL)")],
     judge: JudgeSpec,
     construct: ConstructOpt = "pkv",
@@ -311,68 +260,32 @@ def assemble_command(
         str, typer.Option("--format", help="verdict (train a judge) | construct (judging in <result>)")
     ] = "verdict",
     keep_unchecked: Annotated[bool, typer.Option(help="keep picks that no gold answer can check")] = False,
-    meta_out: Annotated[Path | None, typer.Option(help="JSONL of why each question was kept or dropped")] = None,
+    meta_out: MetaOut = None,
     shuffles: ShufflesOpt = None,
     max_tokens: MaxTokensOpt = None,
     rationale_max_chars: RationaleOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
-    prompt_field: FieldOpt = None,
-    answer_field: FieldOpt = None,
-    id_field: FieldOpt = None,
+    prompt_field: Annotated[str, typer.Option(help="column with the question")] = "question",
+    answer_field: AnswerField = None,
+    id_field: IdField = "id",
 ) -> None:
     """Trajectories from other models or people -> the judge picks -> examples that train the judging itself."""
-    from judgecraft.judge.assemble import FORMATS, assemble, trajectory_groups
+    from judgecraft.judge import report
+    from judgecraft.judge.assemble import FORMATS, assemble
     from judgecraft.judge.config import DEFAULT_TEMPLATE
-    from judgecraft.judge.verdict import JudgeSetupError
 
     if format not in FORMATS:
         raise typer.BadParameter(f"one of {FORMATS}", param_hint="--format")
-    rows = list(read_jsonl(dump))
-    bad = [{"line": r.line, "error": r.error} for r in rows if r.data is None]
-    groups, lines = [], []
-    for r in rows:
-        if r.data is None:
-            continue
-        try:
-            groups += trajectory_groups(
-                [r.data], fields(prompt_field, PROMPT_FIELDS), fields(answer_field, ANSWER_FIELDS),
-                fields(id_field, ID_FIELDS),
-            )  # fmt: skip
-            lines.append(r.line)
-        except ValueError as err:
-            bad.append({"line": r.line, "error": str(err)})
-    overrides: dict[str, Any] = {
+    fields = _fields(prompt_field, "trajectories", answer_field, id_field)
+    groups, rows, bad = report.trajectory_rows(dump, fields)
+    settings: dict[str, Any] = {
         "shuffles": shuffles,
         "max_tokens": max_tokens,
         "rationale_max_chars": rationale_max_chars,
     }
     if format == "verdict":
-        overrides["template"] = DEFAULT_TEMPLATE  # outside trajectories are not role-played personas
-    j = None
-    try:
-        j = _judge(judge, construct, cache, no_cache, **overrides)
+        settings["template"] = DEFAULT_TEMPLATE  # outside trajectories are not role-played personas
+    with opened_judge(judge, construct, cache, no_cache, **settings) as j:
         results = assemble(groups, construct, j, format=format, keep_unchecked=keep_unchecked)
-    except JudgeSetupError as err:
-        console.print(f"[red]judge: {err}")
-        raise typer.Exit(2) from None
-    finally:
-        if j is not None:
-            j.close()
-    with AtomicJsonlWriter(out) as writer:
-        for a in results:
-            writer.write_all(a.records)
-    if meta_out:
-        with AtomicJsonlWriter(meta_out) as writer:
-            writer.write_all({"line": line, **a.meta()} for line, a in zip(lines, results, strict=True))
-            writer.write_all(bad)
-    reasons: dict[str, int] = {}
-    for a in results:
-        reasons[a.reason] = reasons.get(a.reason, 0) + 1
-    examples = sum(len(a.records) for a in results)
-    _summary(
-        f"assemble {dump} -> {out}",
-        {"questions": len(groups), "kept": sum(a.kept for a in results), "examples": examples,
-         "bad rows": len(bad), **{f"  {k}": v for k, v in sorted(reasons.items())}},
-    )  # fmt: skip
-    console.print(f"{examples} examples from {sum(a.kept for a in results)}/{len(groups)} questions kept")
+    report.write_assembled(dump, out, meta_out, groups, rows, results, bad)

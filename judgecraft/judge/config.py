@@ -50,6 +50,18 @@ TEMPLATE_FIELDS = {
 }
 
 
+def spreadsheet_labels(n: int) -> list[str]:
+    """A, B, ..., Z, AA, AB, ...: as many distinct neutral labels as there are candidates."""
+    out = []
+    for i in range(n):
+        label, i = "", i + 1
+        while i:
+            i, r = divmod(i - 1, 26)
+            label = chr(ord("A") + r) + label
+        out.append(label)
+    return out
+
+
 @dataclass(frozen=True)
 class JudgeConfig:
     """How a construct is judged. Build with `JudgeConfig.from_construct(construct, **overrides)`."""
@@ -76,9 +88,11 @@ class JudgeConfig:
         """Display labels for n candidates: the neutral labels, or the names themselves when labels are off."""
         if not self.labels:
             return list(names)
-        if len(names) > len(self.labels):
+        if len(names) <= len(self.labels):
+            return list(self.labels[: len(names)])
+        if list(self.labels) != spreadsheet_labels(len(self.labels)):
             raise ValueError(f"{len(names)} candidates but only {len(self.labels)} judge labels {list(self.labels)}")
-        return list(self.labels[: len(names)])
+        return spreadsheet_labels(len(names))  # the default A..H run on: A..Z, then AA, AB, ...
 
     def with_overrides(self, **overrides: Any) -> JudgeConfig:
         given = {k: v for k, v in overrides.items() if v is not None}

@@ -1,15 +1,24 @@
 """The `Judge`: items in, verdicts out, over any backend, cached, retried, never losing a row.
 
 For each item the judge renders one prompt per shuffle (see prompts.py), looks every prompt up in
-the cache, sends the misses to the backend in one batch, parses each output against the schema
-that prompt was built with, retries the outputs that did not parse, stores the good ones, and
-folds each item's shuffles into one Verdict (a vote, with scores averaged and mapped back from
-the labels shown to the candidates' names). A row that cannot be judged comes back as a
-JudgeError in its place, with the reason; the list always has one entry per item, in order.
+the cache, sends the misses to the backend in one batch, reads each output as it arrives (parsed
+against the schema that prompt was built with, labels mapped back, logprobs weighted), retries the
+outputs that did not parse, stores the good ones, and folds each item's shuffles into one Verdict
+(fold.py). Whatever goes wrong with one row (a backend error, an unparseable or odd output, even a
+bug while reading it) comes back as a JudgeError in its place, with the reason: the list always
+has one entry per item, in order, and nothing that could not be read is ever cached.
+
+Cache keys hold the backend's identity (the model's weights, chat template and tokenizer, or the
+served name and the folder the server loaded, plus every backend setting that changes outputs),
+which is settled before the first key is built.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -22,11 +31,14 @@ from judgecraft.construct import Construct, load_construct
 from judgecraft.judge.backend import Backend, BackendError, Generation, Request, Sampling, run_sync
 from judgecraft.judge.cache import GenerationCache, cache_key, default_cache_path
 from judgecraft.judge.config import JudgeConfig
-from judgecraft.judge.logprobs import compact, weighted
+from judgecraft.judge.fold import fold, shuffle_verdict
+from judgecraft.judge.logprobs import compact
+from judgecraft.judge.progress import progress_bar
 from judgecraft.judge.prompts import JudgeItem, item_from_completion, render, shuffle_orders
-from judgecraft.judge.schema import parse_verdict, verdict_schema
+from judgecraft.judge.schema import parse_verdict, verdict_schema, verdict_token_budget
 from judgecraft.judge.verdict import JudgeError, ShuffleVerdict, Verdict
 
+log = logging.getLogger(__name__)
 Result = Verdict | JudgeError
 
 
@@ -43,9 +55,7 @@ class _Call:
 
 @dataclass
 class _Outcome:
-    parsed: dict[str, Any] | None = None
-    generation: Generation | None = None
-    cached: bool = False
+    shuffle: ShuffleVerdict | None = None
     error: JudgeError | None = None
     attempts: int = 0
 
@@ -127,68 +137,88 @@ class Judge:
         deadline: float | None = None,
         progress: bool | None = None,
     ) -> list[Result]:
-        """One Verdict or JudgeError per item, in order. `deadline`: seconds, after which unanswered rows are errors."""
+        """One Verdict or JudgeError per item, in order. `deadline`: seconds, after which unanswered rows are errors.
+
+        Raises JudgeSetupError only when the backend cannot work at all (no server, no model folder).
+        """
         items = list(items)
         started = time.monotonic()
         results: list[Result | None] = [None] * len(items)
-        calls: list[_Call] = []
+        todo = []
         for index, item in enumerate(items):
             if not isinstance(item, JudgeItem):
                 results[index] = JudgeError(f"not a JudgeItem: {type(item).__name__}", "input")
             elif item.empty:
                 results[index] = JudgeError("nothing to judge: every candidate is empty", "input", key=_id(item))
             else:
-                try:
-                    calls.extend(self._calls(index, item, self.config.shuffles if shuffles is None else shuffles))
-                except ValueError as err:
-                    results[index] = JudgeError(str(err), "input", key=_id(item))
-        outcomes: list[_Outcome] = [_Outcome() for _ in calls]
-        with _progress(self.progress if progress is None else progress, len(calls)) as advance:
+                todo.append(index)
+        identity = await asyncio.to_thread(_identity, self.backend) if todo else ""
+        calls: list[_Call] = []
+        for index in todo:
+            try:
+                calls.extend(
+                    self._calls(index, items[index], self.config.shuffles if shuffles is None else shuffles, identity)
+                )
+            except Exception as err:  # a label or template problem: this row's error, not the batch's
+                results[index] = JudgeError(f"cannot build the judge prompt: {err}", "input", key=_id(items[index]))
+        outcomes = [_Outcome() for _ in calls]
+        with progress_bar(self.progress if progress is None else progress, len(calls)) as advance:
             pending = self._from_cache(calls, outcomes, advance)
             for round_ in range(self.malformed_retries + 1):
                 if not pending:
                     break
                 remaining = None if deadline is None else deadline - (time.monotonic() - started)
                 pending = await self._generate(calls, outcomes, pending, round_, remaining, advance)
-        by_item: dict[int, list[tuple[_Call, _Outcome]]] = {}
+        by_item: dict[int, list[_Outcome]] = {}
         for call, outcome in zip(calls, outcomes, strict=True):
-            by_item.setdefault(call.item, []).append((call, outcome))
-        for index, pairs in by_item.items():
-            results[index] = self._aggregate(items[index], pairs)
+            by_item.setdefault(call.item, []).append(outcome)
+        for index, found in by_item.items():
+            good = [o.shuffle for o in found if o.shuffle is not None]
+            errors = [o.error or JudgeError("no verdict", "backend") for o in found if o.shuffle is None]
+            results[index] = fold(items[index], good, errors, self.config, self.backend.model_id)  # type: ignore[arg-type]
         return results  # type: ignore[return-value]
 
-    def _calls(self, index: int, item: JudgeItem, shuffles: int) -> list[_Call]:
+    def _calls(self, index: int, item: JudgeItem, shuffles: int, identity: str) -> list[_Call]:
         c = self.config
-        sampling = Sampling(
-            max_tokens=c.max_tokens,
-            temperature=self.temperature,
-            seed=self.seed,
-            top_logprobs=c.top_logprobs if c.weighting == "logprobs" else 0,
-        )
         calls = []
         for order in shuffle_orders(item.names, shuffles, self.seed, item.content_key):
             messages, labels = render(item, order, c)
             schema = verdict_schema(labels, c.criterion_names, c.scale, c.rationale_max_chars)
-            key = cache_key(self.backend.model_id, messages, schema, sampling.to_dict())
+            sampling = Sampling(
+                max_tokens=max(c.max_tokens, verdict_token_budget(len(labels), len(c.criteria), c.rationale_max_chars)),
+                temperature=self.temperature,
+                seed=self.seed,
+                top_logprobs=c.top_logprobs if c.weighting == "logprobs" else 0,
+            )
+            key = cache_key(identity, messages, schema, sampling.to_dict())
             calls.append(_Call(index, order, labels, Request(messages, schema, sampling), key))
         return calls
+
+    def _read(self, call: _Call, gen: Generation, cached: bool) -> ShuffleVerdict:
+        """A generation as a ShuffleVerdict; raises JudgeError("malformed") or whatever reading it hits."""
+        parsed = parse_verdict(gen.text, call.request.schema)
+        gen.tokens = compact(gen.tokens, call.labels, self.config.criterion_names, self.config.scale)
+        return shuffle_verdict(call.order, call.labels, parsed, gen.tokens, self.config, cached)
 
     def _from_cache(self, calls: list[_Call], outcomes: list[_Outcome], advance: Any) -> list[int]:
         if self.cache is None:
             return list(range(len(calls)))
-        found = self.cache.get_many(c.key for c in calls)
+        try:
+            found = self.cache.get_many(c.key for c in calls)
+        except (sqlite3.Error, ValueError) as err:
+            log.warning("judge cache unreadable, asking the model: %s", err)
+            found = {}
         pending = []
         for i, call in enumerate(calls):
             stored = found.get(call.key)
             if stored is not None:
-                gen = Generation.from_dict(stored)
                 try:
-                    outcomes[i] = _Outcome(parse_verdict(gen.text, call.request.schema), gen, cached=True)
+                    outcomes[i] = _Outcome(self._read(call, Generation.from_dict(stored), cached=True))
                     self.stats["cache_hits"] += 1
                     advance()
                     continue
-                except JudgeError:
-                    pass  # a stale entry that no longer parses: ask again
+                except Exception:  # a stale entry that no longer reads: ask again
+                    pass
             pending.append(i)
         return pending
 
@@ -207,29 +237,14 @@ class Judge:
 
         def on_result(j: int, result: Generation | BackendError) -> None:
             i = pending[j]
-            call, outcome = calls[i], outcomes[i]
-            outcome.attempts += getattr(result, "attempts", 1)
-            if isinstance(result, BackendError):
-                outcome.error = JudgeError(result.message, result.kind, outcome.attempts, call.key)
-                advance()
-                return
             try:
-                parsed = parse_verdict(result.text, call.request.schema)
-            except JudgeError as err:
-                self.stats["malformed"] += 1
-                cut = result.finish_reason == "length"
-                hint = " (cut at max_tokens: raise max_tokens or lower rationale_max_chars)" if cut else ""
-                outcome.error = JudgeError(f"{err.message}{hint}", "malformed", outcome.attempts, call.key)
-                if last_round or (cut and self.temperature == 0):  # greedy would write the same again
-                    advance()
-                else:
+                if self._accept(calls[i], outcomes[i], result, last_round):
                     retry.append(i)
-                return
-            result.tokens = compact(result.tokens, call.labels, self.config.criterion_names)
-            outcomes[i] = _Outcome(parsed, result, attempts=outcome.attempts)
-            if self.cache is not None:
-                self.cache.put(call.key, self.backend.model_id, result.to_dict())
-            advance()
+            except Exception as err:  # never lose the row, whatever happened while reading it
+                outcomes[i].error = JudgeError(f"could not read the verdict: {type(err).__name__}: {err}", "malformed",
+                                               outcomes[i].attempts, calls[i].key)  # fmt: skip
+            if i not in retry:
+                _quietly(advance)
 
         self.stats["backend_calls"] += len(pending)
         if round_:
@@ -239,75 +254,38 @@ class Judge:
                 outcomes[i].error = JudgeError("no answer within the deadline", "timeout", outcomes[i].attempts)
                 advance()
             return []
-        await self.backend.agenerate([calls[i].request for i in pending], on_result, remaining)
-        return sorted(retry)
+        try:
+            await self.backend.agenerate([calls[i].request for i in pending], on_result, remaining)
+        except Exception as err:  # the backend itself broke: every row still open gets the reason
+            log.warning("judge backend failed: %s: %s", type(err).__name__, err)
+            for i in pending:
+                if outcomes[i].shuffle is None and outcomes[i].error is None:
+                    outcomes[i].error = JudgeError(f"backend failed: {type(err).__name__}: {err}", "backend")
+            return []
+        return sorted(set(retry))
 
-    # ---- folding shuffles into a verdict --------------------------------------------------------------------------
-
-    def _shuffle(self, call: _Call, outcome: _Outcome) -> ShuffleVerdict:
-        parsed, gen = outcome.parsed, outcome.generation
-        assert parsed is not None and gen is not None
-        name_of = dict(zip(call.labels, call.order, strict=True))
-        criteria = self.config.criterion_names
-        written = {name_of[lab]: {c: int(parsed["scores"][lab][c]) for c in criteria} for lab in call.labels}
-        grades, picks = ({}, None)
-        if self.config.weighting == "logprobs":
-            grades, picks = weighted(gen.tokens, call.labels, criteria, self.config.scale)
-        scores = {
-            name_of[lab]: {c: float(grades.get(lab, {}).get(c, written[name_of[lab]][c])) for c in criteria}
-            for lab in call.labels
-        }
-        winner_label = parsed.get("winner")
-        return ShuffleVerdict(
-            order=list(call.order),
-            labels=list(call.labels),
-            winner=name_of.get(winner_label) if winner_label else None,
-            position=call.labels.index(winner_label) if winner_label in call.labels else None,
-            scores=scores,
-            written=written,
-            winner_probs={name_of[lab]: picks.get(lab, 0.0) for lab in call.labels} if picks else None,
-            rationale=str(parsed.get("rationale", "")),
-            cached=outcome.cached,
-            weighted=bool(grades),
-        )
-
-    def _aggregate(self, item: JudgeItem, pairs: list[tuple[_Call, _Outcome]]) -> Result:
-        good = [(c, o) for c, o in pairs if o.parsed is not None]
-        errors = [o.error for _, o in pairs if o.parsed is None and o.error is not None]
-        if not good:
-            first = errors[0] if errors else JudgeError("no verdict", "backend")
-            attempts = sum(e.attempts for e in errors)
-            return JudgeError(first.message, first.kind, attempts, _id(item))
-        shuffles = [self._shuffle(c, o) for c, o in good]
-        names = item.names
-        low, high = self.config.scale
-        span = float(high - low)
-        criteria = self.config.criterion_names
-        scores = {
-            n: {c: round((sum(s.scores[n][c] for s in shuffles) / len(shuffles) - low) / span, 6) for c in criteria}
-            for n in names
-        }
-        votes = {n: sum(s.winner == n for s in shuffles) for n in names}
-        if len(names) > 1 and all(s.winner_probs for s in shuffles):
-            probs = {n: sum(s.winner_probs[n] for s in shuffles) / len(shuffles) for n in names}  # type: ignore[index]
-        else:
-            probs = {n: votes[n] / len(shuffles) for n in names}
-        winner = _pick(names, votes, probs, scores) if len(names) > 1 else None
-        first = shuffles[0]
-        legend = ", ".join(f"{lab}={n}" for lab, n in zip(first.labels, first.order, strict=True))
-        return Verdict(
-            candidates=names,
-            winner=winner,
-            scores=scores,
-            votes=votes,
-            winner_probs={n: round(p, 6) for n, p in probs.items()},
-            rationale=f"[{legend}] {first.rationale}" if first.labels != first.order else first.rationale,
-            shuffles=shuffles,
-            weighted=all(s.weighted for s in shuffles),
-            model=self.backend.model_id,
-            errors=[e.message for e in errors],
-            key=_id(item),
-        )
+    def _accept(self, call: _Call, outcome: _Outcome, result: Generation | BackendError, last_round: bool) -> bool:
+        """Record one backend result; True when it should be asked again (a malformed verdict)."""
+        outcome.attempts += getattr(result, "attempts", 1)
+        if isinstance(result, BackendError):
+            outcome.error = JudgeError(result.message, result.kind, outcome.attempts, call.key)
+            return False
+        try:
+            outcome.shuffle = self._read(call, result, cached=False)
+        except JudgeError as err:
+            self.stats["malformed"] += 1
+            cut = result.finish_reason == "length"
+            hint = " (cut at max_tokens: raise max_tokens or lower rationale_max_chars)" if cut else ""
+            outcome.error = JudgeError(f"{err.message}{hint}", "malformed", outcome.attempts, call.key)
+            return not (last_round or (cut and self.temperature == 0))  # greedy would write the same again
+        outcome.error = None
+        if self.cache is not None:
+            try:
+                self.cache.put(call.key, self.backend.model_id, result.to_dict())
+            except (sqlite3.Error, TypeError, ValueError) as err:
+                self.stats["cache_errors"] += 1
+                log.warning("judge cache write failed: %s", err)
+        return False
 
     # ---- housekeeping ---------------------------------------------------------------------------------------------
 
@@ -323,43 +301,19 @@ class Judge:
         self.close()
 
 
-def _pick(
-    names: list[str], votes: dict[str, int], probs: dict[str, float], scores: dict[str, dict[str, float]]
-) -> str | None:
-    """Most votes; ties broken by pick probability, then by mean grade; a tie on all three is no winner."""
-
-    def mean(n: str) -> float:
-        return sum(scores[n].values()) / max(1, len(scores[n]))
-
-    ranked = sorted(names, key=lambda n: (votes[n], round(probs[n], 9), round(mean(n), 9)), reverse=True)
-    best, second = ranked[0], ranked[1]
-    key = (votes[best], round(probs[best], 9), round(mean(best), 9))
-    return None if key == (votes[second], round(probs[second], 9), round(mean(second), 9)) else best
+def _identity(backend: Any) -> str:
+    """The backend's cache identity (a backend without `identity()` is keyed by its model_id)."""
+    identity = getattr(backend, "identity", None)
+    return identity() if callable(identity) else str(backend.model_id)
 
 
 def _id(item: JudgeItem) -> str | None:
     return None if item.id is None else str(item.id)
 
 
-class _progress:
-    """A rich progress bar over judge calls (or a no-op), usable from the backend's worker thread."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total, self._bar = enabled and total > 0, total, None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self._bar = Progress("judging", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=False)
-        self._bar.start()
-        task = self._bar.add_task("judge", total=self.total)
-        return lambda: self._bar.advance(task)  # type: ignore[union-attr]
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+def _quietly(advance: Any) -> None:
+    with contextlib.suppress(Exception):  # a progress bar must never cost a row
+        advance()
 
 
 def make_judge(spec: str, construct: str | Construct = "pkv", **options: Any) -> Judge:

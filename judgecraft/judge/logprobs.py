@@ -122,47 +122,60 @@ def decision_tokens(
     return found
 
 
+DIGITS = frozenset("0123456789")  # ASCII only: str.isdigit() also accepts '²' and '٣', which int() may refuse
+
+
+def _grade_of(piece: str, low: int, high: int) -> int | None:
+    """The grade a token's text (after any prefix) writes: one ASCII digit on the scale, then no other digit."""
+    if not piece or piece[0] not in DIGITS or any(ch in DIGITS for ch in piece[1:]):
+        return None
+    d = ord(piece[0]) - ord("0")
+    return d if low <= d <= high else None
+
+
 def _digit_distribution(token: Token, cut: int, low: int, high: int) -> dict[int, float] | None:
     """p(grade) over the allowed single digits at a grade token, renormalised; None if it cannot be read."""
-    text, _, alts = str(token[0]), token[1], token[2]
-    if not alts:
+    text, alts = str(token[0]), token[2]
+    if not isinstance(alts, dict) or not alts:
         return None
-    pre = text[:cut]
-    rest = text[cut:]
-    if not rest[:1].isdigit() or any(ch.isdigit() for ch in rest[1:]):
+    pre, rest = text[:cut], text[cut:]
+    if _grade_of(rest, 0, 9) is None:
         return None
     mass: dict[int, float] = {}
     for alt, lp in alts.items():
-        if not alt.startswith(pre) or lp is None or lp == -math.inf:
+        if not isinstance(alt, str) or not alt.startswith(pre) or not _finite(lp):
             continue
-        tail = alt[len(pre) :]
-        if tail[:1].isdigit() and not any(ch.isdigit() for ch in tail[1:]):
-            d = int(tail[0])
-            if low <= d <= high:
-                mass[d] = mass.get(d, 0.0) + math.exp(lp)
+        d = _grade_of(alt[len(pre) :], low, high)
+        if d is not None:
+            mass[d] = mass.get(d, 0.0) + math.exp(lp)
     total = sum(mass.values())
     return {d: p / total for d, p in mass.items()} if total > 0 else None
 
 
+def _finite(lp: Any) -> bool:
+    return isinstance(lp, int | float) and not isinstance(lp, bool) and math.isfinite(lp) and lp <= 0.0
+
+
+def _label_of(piece: str, labels: list[str]) -> str | None:
+    """The one label a token's text can only be the start (or the whole) of, else None."""
+    if not piece:
+        return None
+    hits = [lab for lab in labels if (lab + '"').startswith(piece) or piece.startswith(lab + '"')]
+    return hits[0] if len(hits) == 1 else None
+
+
 def _label_distribution(token: Token, cut: int, labels: list[str]) -> dict[str, float] | None:
     text, alts = str(token[0]), token[2]
-    if not alts:
+    if not isinstance(alts, dict) or not alts:
         return None
-
-    def label_of(piece: str) -> str | None:
-        if not piece:
-            return None
-        hits = [lab for lab in labels if (lab + '"').startswith(piece) or piece.startswith(lab + '"')]
-        return hits[0] if len(hits) == 1 else None
-
     pre = text[:cut]
-    if label_of(text[cut:]) is None:
+    if _label_of(text[cut:], labels) is None:
         return None
     mass: dict[str, float] = {}
     for alt, lp in alts.items():
-        if lp is None or lp == -math.inf or not alt.startswith(pre):
+        if not isinstance(alt, str) or not _finite(lp) or not alt.startswith(pre):
             continue
-        lab = label_of(alt[len(pre) :])
+        lab = _label_of(alt[len(pre) :], labels)
         if lab is not None:
             mass[lab] = mass.get(lab, 0.0) + math.exp(lp)
     total = sum(mass.values())
@@ -197,9 +210,30 @@ def weighted(
     return grades, picks
 
 
-def compact(tokens: list[Token] | None, labels: list[str], criteria: list[str] | tuple[str, ...]) -> list[Token] | None:
-    """Drop the alternatives of every token but the decision tokens (what a cached generation needs)."""
+def compact(
+    tokens: list[Token] | None,
+    labels: list[str],
+    criteria: list[str] | tuple[str, ...],
+    scale: tuple[int, int] = (1, 9),
+) -> list[Token] | None:
+    """Keep only what the weighting reads: at a decision token, the alternatives the schema allows there
+    (a grade on the scale, a label shown); every other token's alternatives are dropped."""
     if not tokens:
         return tokens
-    keep = {i for i, _ in decision_tokens(tokens, labels, criteria).values()}
-    return [[t[0], t[1], t[2] if i in keep else None] for i, t in enumerate(tokens)]
+    low, high = scale
+    allowed: dict[int, Any] = {}
+    for what, (i, cut) in decision_tokens(tokens, labels, criteria).items():
+        pre = str(tokens[i][0])[:cut]
+        if what == "winner":
+            allowed[i] = (pre, lambda piece: _label_of(piece, labels) is not None)
+        else:
+            allowed[i] = (pre, lambda piece: _grade_of(piece, low, high) is not None)
+    out = []
+    for i, t in enumerate(tokens):
+        alts = t[2] if i in allowed and isinstance(t[2], dict) else None
+        if alts is not None:
+            pre, ok = allowed[i]
+            alts = {a: lp for a, lp in alts.items() if isinstance(a, str) and a.startswith(pre) and _finite(lp)
+                    and ok(a[len(pre) :])}  # fmt: skip
+        out.append([t[0], t[1], alts])
+    return out

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judgecraft.construct import Construct
+from judgecraft.io import completion_text, content_text
 from judgecraft.judge.config import JudgeConfig
 from judgecraft.parse import parse
 
@@ -35,6 +36,7 @@ class JudgeItem:
     gold: str | None = None  # never shown to the judge; `assemble` checks the judge's pick with it
     id: Any = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    allow_empty: bool = False  # send even when every candidate is empty (the probe's empty-solution attack)
 
     @property
     def names(self) -> list[str]:
@@ -48,7 +50,7 @@ class JudgeItem:
 
     @property
     def empty(self) -> bool:
-        return not any(text.strip() for text in self.candidates.values())
+        return not self.allow_empty and not any(text.strip() for text in self.candidates.values())
 
 
 def question_text(prompt: Any) -> str:
@@ -60,26 +62,8 @@ def question_text(prompt: Any) -> str:
     if isinstance(prompt, Sequence):
         for message in reversed(list(prompt)):
             if isinstance(message, dict) and message.get("role") == "user":
-                return _content_text(message.get("content"))
+                return content_text(message.get("content")) or ""
     return str(prompt)
-
-
-def completion_text(completion: Any) -> str:
-    """A completion as text: a string as is, or the assistant content of a conversational completion."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, Sequence):
-        parts = [_content_text(m.get("content")) for m in completion if isinstance(m, dict)]
-        return "".join(parts)
-    return ""
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # OpenAI content parts
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
 
 
 def candidates_from_completion(completion: str, construct: Construct, prefill: str = "") -> dict[str, str]:
@@ -101,7 +85,7 @@ def item_from_completion(
 
     if prefill is None:
         prefill = prefill_from_prompt(prompt, construct)
-    text = completion_text(completion)
+    text = completion_text(completion) or ""
     return JudgeItem(
         question=question_text(prompt),
         candidates=candidates_from_completion(text, construct, prefill=prefill or ""),

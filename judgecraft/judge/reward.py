@@ -1,4 +1,4 @@
-"""The judge as a reward: an async, picklable TRL reward function.
+"""The judge as a reward: an `AsyncReward` (async, picklable TRL reward function).
 
 TRL's GRPOTrainer runs async reward functions on an event loop of its own, concurrently with its
 other async rewards, and the HTTP backend sends the whole batch at once with bounded
@@ -22,13 +22,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from judgecraft.judge.verdict import JudgeError, JudgeSetupError
+from judgecraft.rewards import VERDICT_COMPONENTS, AsyncReward, RewardBatch
 
 log = logging.getLogger(__name__)
-JUDGE_COMPONENTS = ("judge_winner", "judge_quality", "judge_reflection")
+JUDGE_COMPONENTS = VERDICT_COMPONENTS  # one list: the components that read a verdict
 
 
-class JudgeReward:
+class JudgeReward(AsyncReward):
     """Async TRL reward: the weighted sum of the judge's components for each completion (None if not judged)."""
+
+    default_name = "judge"
 
     def __init__(
         self,
@@ -40,27 +43,29 @@ class JudgeReward:
         judge_options: dict[str, Any] | None = None,
         name: str | None = None,
     ):
+        weights = dict(weights or {"judge_quality": 1.0})
+        unknown = set(weights) - set(VERDICT_COMPONENTS)
+        if unknown:
+            raise ValueError(f"weights: {sorted(unknown)} are not judge components {VERDICT_COMPONENTS}")
+        # The deadline is the judge's, per row (late rows get None); the base class would drop the whole batch.
+        super().__init__(
+            answer_field=tuple(answer_fields),
+            deadline=None,
+            name=name or "judge_" + "_".join(k.removeprefix("judge_") for k in weights),
+        )
         self.spec = judge if isinstance(judge, str) else None
         self._judge = None if isinstance(judge, str) else judge
         self.construct = construct
-        self.weights = dict(weights or {"judge_quality": 1.0})
-        unknown = set(self.weights) - set(JUDGE_COMPONENTS)
-        if unknown:
-            raise ValueError(f"weights: {sorted(unknown)} are not judge components {JUDGE_COMPONENTS}")
-        self.answer_fields = tuple(answer_fields)
-        self.deadline = deadline
+        self.weights = weights
+        self.judge_deadline = deadline
         self.judge_options = dict(judge_options or {})
-        self.__name__ = name or "judge_" + "_".join(k.removeprefix("judge_") for k in self.weights)
         self._scorer = None
 
     # TRL pickles reward functions: travel as the spec, rebuild the judge where called.
     def __getstate__(self) -> dict[str, Any]:
         if self.spec is None:
             raise TypeError("a JudgeReward built from a Judge object cannot be pickled: pass the judge spec string")
-        return {k: v for k, v in self.__dict__.items() if k not in ("_judge", "_scorer")} | {
-            "_judge": None,
-            "_scorer": None,
-        }
+        return {**self.__dict__, "_judge": None, "_scorer": None}
 
     @property
     def judge(self) -> Any:
@@ -78,35 +83,26 @@ class JudgeReward:
             self._scorer = Scorer(self.construct, weights=self.weights, components=list(self.weights))
         return self._scorer
 
-    def _answers(self, n: int, kwargs: dict[str, Any]) -> list[Any]:
-        for name in self.answer_fields:
-            column = kwargs.get(name)
-            if isinstance(column, list | tuple) and len(column) == n:
-                return list(column)
-        return [None] * n
-
-    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None, **kwargs):
-        from judgecraft.judge.prompts import completion_text
-
-        n = len(completions)
-        answers = self._answers(n, kwargs)
+    async def ascore(self, batch: RewardBatch) -> list[float | None]:
+        n = len(batch)
         judge = self.judge
-        items = [judge.item(p, c, a) for p, c, a in zip(prompts, completions, answers, strict=True)]
+        texts = [t or "" for t in batch.texts]
+        items = [judge.item(p, t, a) for p, t, a in zip(batch.prompts, texts, batch.answers, strict=True)]
         try:
-            verdicts = await judge.ajudge_many(items, deadline=self.deadline)
+            verdicts = await judge.ajudge_many(items, deadline=self.judge_deadline)
         except JudgeSetupError as err:
             log.warning("judge unavailable, rewards are None for this batch: %s", err)
             verdicts = [JudgeError(str(err), "backend")] * n
         rewards: list[float | None] = []
         per_component: dict[str, list[float]] = {k: [] for k in self.weights}
-        for prompt, completion, answer, verdict in zip(prompts, completions, answers, verdicts, strict=True):
-            bd = self.scorer.score(completion_text(completion), answer=answer, prompt=prompt, verdict=verdict)
+        for prompt, text, answer, verdict in zip(batch.prompts, texts, batch.answers, verdicts, strict=True):
+            bd = self.scorer.score(text, answer=answer, prompt=prompt, verdict=verdict)
             values = {k: bd.components[k].value for k in self.weights}
             for k, v in values.items():
                 if v is not None:
                     per_component[k].append(v)
             rewards.append(None if all(v is None for v in values.values()) else bd.total)
-        log_metric = kwargs.get("log_metric")
+        log_metric = batch.columns.get("log_metric")
         if callable(log_metric):
             for k, vals in per_component.items():
                 if vals:

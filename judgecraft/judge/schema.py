@@ -83,3 +83,12 @@ def parse_verdict(text: str, schema: dict[str, Any]) -> dict[str, Any]:
         where = "/".join(str(p) for p in errors[0].path) or "(root)"
         raise JudgeError(f"verdict does not match the schema at {where}: {errors[0].message[:200]}", "malformed")
     return data
+
+
+def verdict_token_budget(n_labels: int, n_criteria: int, rationale_max_chars: int) -> int:
+    """Tokens a complete verdict may need: the rationale (~3 characters a token) and every grade object.
+
+    The judge asks for at least this many, so a large group (16 generations in `select`) is not cut
+    off at a max_tokens chosen for three personas.
+    """
+    return rationale_max_chars // 3 + n_labels * (8 + 9 * n_criteria) + 32

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judgecraft.construct import Construct, load_construct
-from judgecraft.judge.prompts import JudgeItem, completion_text, question_text
+from judgecraft.io import completion_text
+from judgecraft.judge.prompts import JudgeItem, question_text
 from judgecraft.judge.verdict import Verdict
 
 
@@ -92,7 +93,7 @@ def select_winners(
     selections: list[Selection] = []
     to_judge: list[tuple[Selection, JudgeItem]] = []
     for group in groups:
-        texts = [completion_text(x) for x in group.completions]
+        texts = [completion_text(x) or "" for x in group.completions]
         breakdowns = [scorer.score(t, answer=group.answer, prompt=group.prompt) for t in texts]
         totals = [round(bd.total, 6) for bd in breakdowns]
         passed = []
@@ -131,7 +132,7 @@ def select_winners(
             sel.verdict = verdict.to_dict() if isinstance(verdict, Verdict) else None
     for sel in selections:
         if sel.picked is not None:
-            text = completion_text(sel.group.completions[sel.picked])
+            text = completion_text(sel.group.completions[sel.picked]) or ""
             sel.record = {"messages": sft_messages(sel.group.prompt, text, c, system)}
     return selections
 

@@ -11,7 +11,6 @@ list the model; if the process dies first, the error carries the end of its log.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from judgecraft.children import signal_group, spawn
+from judgecraft.children import kill_group, spawn, stop_group
 from judgecraft.judge.backend_vllm import check_model_dir
 from judgecraft.judge.verdict import JudgeSetupError
 
@@ -123,28 +122,23 @@ class JudgeServer:
         except OSError:
             return "(no log)"
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.returncode
+
     def kill(self) -> None:
         """Kill the server at once (SIGKILL to its process group): what a crash looks like to clients."""
-        self._signal(signal.SIGKILL)
         if self.process is not None:
-            self.process.wait()
+            kill_group(self.process)
 
     def stop(self, grace: float = 20.0) -> None:
         """Stop the server and its workers: SIGTERM to the group, SIGKILL after `grace` seconds."""
-        if self.process is None or self.process.poll() is not None:
-            self._signal(signal.SIGKILL)  # reap any worker left in the group
-            return
-        self._signal(signal.SIGTERM)
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            self._signal(signal.SIGKILL)
-            self.process.wait()
-        self._signal(signal.SIGKILL)
-
-    def _signal(self, sig: int) -> None:
         if self.process is not None:
-            signal_group(self.process, sig)
+            stop_group(self.process, grace)
 
     def __enter__(self) -> JudgeServer:
         return self.start()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from judgecraft import __version__
-from judgecraft.scorer import Scorer
+from judgecraft.scorer import DEFAULT_MAX_SECTION_CHARS, Scorer
 
 
 def _key_part(value: Any) -> Any:
@@ -45,6 +45,8 @@ class ScoringSettings:
     answer_timeout: float = 5.0
     use_math_verify: bool = True
     cache_size: int = 8192  # breakdowns a reward session keeps (not part of the scores)
+    components: Any = None  # "all" (None), "weighted" (only what the total needs: fastest), or names
+    max_section_chars: int | None = DEFAULT_MAX_SECTION_CHARS
 
     def key(self) -> tuple[Any, ...]:
         return tuple(_key_part(getattr(self, f.name)) for f in fields(self))
@@ -58,6 +60,8 @@ class ScoringSettings:
             tokenizer=self.tokenizer,
             answer_timeout=self.answer_timeout,
             use_math_verify=self.use_math_verify,
+            components=self.components,
+            max_section_chars=self.max_section_chars,
         )
 
     scorer = build  # the name offline code used

@@ -295,3 +295,15 @@ def test_one_settings_object_for_trl_verl_and_the_cli():
     fingerprint = ScoringSettings("pkv", "round2").fingerprint()
     assert fingerprint == ScoringSettings("pkv", "round2", cache_size=5).fingerprint()  # no score changes
     assert fingerprint != ScoringSettings("pkv", "round3").fingerprint()
+
+
+def test_logging_a_few_components_computes_only_those_and_the_weighted_ones(seed_example):
+    """`trl_rewards(log=[...])` scores only what the total and the logged functions read; same total."""
+    funcs, weights = trl_rewards("pkv", stage="round1", log=["winner"])
+    assert [f.__name__ for f in funcs] == ["total", "winner"] and weights == [1.0, 0.0]
+    assert set(funcs[0].scorer.components) == {"tags", "structure", "correctness", "winner"}
+    everything, _ = trl_rewards("pkv", stage="round1")
+    assert len(everything[0].scorer.components) > 4
+    kwargs = {"answer": ["24"]}
+    assert funcs[0](None, [seed_example], **kwargs) == everything[0](None, [seed_example], **kwargs)
+    assert funcs[1](None, [seed_example], **kwargs) == [1.0]

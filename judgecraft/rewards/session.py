@@ -15,10 +15,11 @@ from typing import Any
 
 from judgecraft.rows import completion_text, usable_prompt
 from judgecraft.scorer import Breakdown, Scorer, prefill_from_prompt
+from judgecraft.scores import JUDGE_COMPONENTS
 from judgecraft.settings import ScoringSettings
 
 # Components that apply only with a judge verdict (judgecraft.judge); always None in the rule-based rewards.
-VERDICT_COMPONENTS = ("judge_winner", "judge_quality", "judge_reflection")
+VERDICT_COMPONENTS = JUDGE_COMPONENTS  # the old name, kept for code that imports it
 
 
 class ScoringSession:

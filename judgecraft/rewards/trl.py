@@ -16,7 +16,7 @@ from typing import Any
 
 from judgecraft.rewards.session import VERDICT_COMPONENTS, ScoringSession, session_for, total_or_none
 from judgecraft.rows import DEFAULT_ANSWER_FIELDS, answers_from
-from judgecraft.scorer import Breakdown, Scorer
+from judgecraft.scorer import DEFAULT_MAX_SECTION_CHARS, Breakdown, Scorer
 from judgecraft.settings import ScoringSettings
 
 
@@ -24,7 +24,9 @@ class JudgecraftReward:
     """Base of the rule-based rewards: settings in, `__call__` with TRL's signature out.
 
     Args:
-        construct, stage, weights, params, tokenizer, answer_timeout: as for `Scorer`.
+        construct, stage, weights, params, tokenizer, answer_timeout, components, max_section_chars:
+            as for `Scorer` (`components="weighted"` computes only what the total needs: the fastest
+            set-up for a trainer that logs nothing else).
         answer_field: the dataset column with the gold answer, or several to try in order
             (default "answer", then "solution"; MATH-style solutions with \\boxed{} work).
         name: the name TRL logs the function under (`rewards/<name>/mean`).
@@ -44,11 +46,14 @@ class JudgecraftReward:
         use_math_verify: bool = True,
         answer_field: str | Sequence[str] = DEFAULT_ANSWER_FIELDS,
         cache_size: int = 8192,
+        components: Any = None,
+        max_section_chars: int | None = DEFAULT_MAX_SECTION_CHARS,
         name: str | None = None,
     ):
         self.settings = ScoringSettings(
-            construct, stage, weights, params, tokenizer, answer_timeout, use_math_verify, cache_size
-        )
+            construct, stage, weights, params, tokenizer, answer_timeout, use_math_verify, cache_size,
+            components, max_section_chars,
+        )  # fmt: skip
         self.answer_fields = (answer_field,) if isinstance(answer_field, str) else tuple(answer_field)
         self.__name__ = name or self.default_name
         session_for(self.settings)  # fail now on a bad construct, stage or weight, not in the first training step
@@ -150,6 +155,10 @@ def trl_rewards(
     Every function shares one scoring pass per batch.
     """
     log_components = settings.pop("log_components", False)
+    if log is not None and not log_components and "components" not in settings:
+        # Only the stage's weighted components and the logged ones are computed: nothing else is read.
+        weighted = TotalReward(construct, stage, components="weighted", **settings).scorer.components
+        settings["components"] = [*weighted, *(n for n in log if n not in weighted)]
     total = TotalReward(construct, stage, log_components=log_components, **settings)
     scorer = total.scorer
     if combine:

@@ -41,6 +41,12 @@ _DELIMITERS_RE = re.compile(r"\$|\\\(|\\\)|\\\[|\\\]")
 _EMPTY = Shape("empty")
 _SQRT_PAREN_RE = re.compile(r"\\sqrt\s*\(([^()]{1,200})\)")
 _ROMAN_LETTER_RE = re.compile(r"\\(?:mathrm|rm|text)\s*\{\s*([a-zA-Z])\s*\}")
+# Plain numbers joined by + - * × ÷ and nothing else ("1000 - 457", "4 \\cdot 6"): the question
+# restated, not an answer. Each repetition must consume an operator, so the match is linear.
+_NUMBER = r"\(?\s*-?\d+(?:[.,]\d+)*\s*\)?"
+_UNEVALUATED_RE = re.compile(
+    rf"[\s$]*{_NUMBER}(?:\s*(?:[-+*×÷·−]|\\cdot|\\times|\\div)\s*{_NUMBER})+[\s$.]*"
+)
 _ROUNDING = Fraction(1, 2 * 10**6)  # math-verify's 6 decimal places, for rounded decimals
 
 
@@ -160,6 +166,11 @@ def _same_set(pred: tuple[Fraction, ...], gold: tuple[Fraction, ...]) -> bool:
     return all(any(_near(p, g) for g in gold) for p in pred) and all(any(_near(p, g) for p in pred) for g in gold)
 
 
+def _is_unevaluated(segment: str) -> bool:
+    """Whether a span is only arithmetic on plain numbers, e.g. '1000 - 457' (see `_UNEVALUATED_RE`)."""
+    return len(segment) <= 200 and _UNEVALUATED_RE.fullmatch(segment) is not None
+
+
 def _norm_string(s: str) -> str:
     return "".join(clean(s).lower().split()).strip("'\"`")
 
@@ -239,6 +250,8 @@ class AnswerChecker:
         exact = self._exact(shape, gold, shown)
         if exact is not None:
             return exact
+        if self.commit == "strict" and gold.values is not None and _is_unevaluated(pred.segment):
+            return Match(False, "unevaluated", shown, "arithmetic left undone is not an answer (the question restated)")
         if _norm_string(pred.segment) == _norm_string(gold.text) or (
             shape.kind == gold.shape.kind == "text" and _norm_string(shape.text) == _norm_string(gold.shape.text)
         ):

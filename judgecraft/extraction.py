@@ -27,6 +27,8 @@ _PHRASE_RE = re.compile(
 )
 _CONCLUSION_RE = re.compile(r"(?:thus|therefore|hence|so|in conclusion|in total|in the end|altogether|overall)\b")
 RESULT_RE = re.compile(r"(?:=|equals?\b|is\b|are\b|gives(?: us)?\b|makes\b|comes to\b|totals?\b|yields?\b|get\b)\s*")
+_GAP_RESULT_RE = re.compile(r"(?:=|\bequals?\b|\bis\b|\bare\b|\bgives\b|\bmakes\b|\bcomes to\b|\byields?\b)")
+_MARKUP_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9_-]{1,30}>")
 _SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)|\n")
 _DISPLAY_OPENERS = (("$$", "$$"), ("\\[", "\\]"))
 _INLINE_OPENERS = (("$", "$"), ("\\(", "\\)"))
@@ -106,7 +108,9 @@ def extract_answer(text: object) -> Extracted:
             return Extracted("", "none")
     if not text.strip():
         return Extracted("", "none")
-    tail = text[-TAIL_CHARS:]
+    # Markup around an answer ("<answer>22</answer>", "</think>") is not part of it: a tag-shaped
+    # word of two or more letters becomes a line break ("x < 3" and "a<b" are left alone).
+    tail = _MARKUP_TAG_RE.sub("\n", text[-TAIL_CHARS:])
     boxed = _boxed(tail)
     if boxed is not None:
         stated = _phrase(tail[boxed_end(tail) :])  # "\boxed{200} ... The final answer is $10,455$."
@@ -296,12 +300,16 @@ def _chain(sentence: str, nums: list, index: int, how: str) -> Extracted:
     """The number at `index`, widened to the neighbours that hedge it ("24 or maybe 25", "not 24")."""
     first = last = index
 
-    def chained(a: int, b: int) -> bool:
+    def chained(a: int, b: int, joint: int) -> bool:
+        """Whether nums[a..b] read as one hedged list; `joint` is the new link (joint, joint + 1)."""
+        # "12 times 2 is 24": a result word between two numbers ends the chain; the result is one value.
+        if _GAP_RESULT_RE.search(lower_same_length(sentence[nums[joint].end : nums[joint + 1].start])):
+            return False
         return read_span(sentence[nums[a].start : nums[b].end]).kind in ("list", "number")
 
-    while first > 0 and index - first < MAX_CHAIN and chained(first - 1, last):
+    while first > 0 and index - first < MAX_CHAIN and chained(first - 1, last, first - 1):
         first -= 1
-    while last + 1 < len(nums) and last - index < MAX_CHAIN and chained(first, last + 1):
+    while last + 1 < len(nums) and last - index < MAX_CHAIN and chained(first, last + 1, last):
         last += 1
     start, end = nums[first].start, nums[last].end
     # A number inside arithmetic is not the answer: "24 + 5" is read whole (and is 29).

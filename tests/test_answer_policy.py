@@ -207,15 +207,25 @@ def test_typed_golds_read_as_written():
 @pytest.mark.parametrize(
     ("text", "equal"),
     [
-        ("Therefore the result is 30 - 6.", True),
+        ("Therefore the result is 30 - 6.", False),  # arithmetic left undone: the question restated
         ("Thus, it is 24 - 5.", False),
-        ("So the final answer is 3 * 8.", True),
+        ("So the final answer is 3 * 8.", False),
         ("So 96 / 4 = 24 hives.", True),
         ("We get 24 · 3 here", False),
+        ("So 12 times 2 is 24.", True),  # a result word ends the chain: one value, 24
+        ("1764 divided by 42 is 24.", True),
     ],
 )
 def test_a_number_inside_arithmetic_is_read_with_it(text, equal):
     assert CHECK.check(text, "24").equal is equal
+
+
+@pytest.mark.parametrize("text", ["1000 - 457", "The answer is $1000-457$.", "So it is 1000 - 457.", "543 + 0"])
+def test_unevaluated_arithmetic_is_not_an_answer_unless_lenient(text):
+    """Restating 'What is 1000 - 457?' must not earn the reward; the lenient policy lets math-verify decide."""
+    match = CHECK.check(text, "543")
+    assert not match.equal and match.method == "unevaluated", match
+    assert AnswerChecker(commit="lenient").check(text, "543").equal
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ import tempfile
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "grpo.json"
@@ -52,6 +53,37 @@ def ordered_prompts(steps: int) -> list[dict[str, str]]:
 
     rows = arithmetic(64)
     return [rows[i] for i in prompt_order(len(rows), SEED, 0, steps * PROMPTS)]
+
+
+def trl_config(config_class: type, out: Path, steps: int, weights: list[float]) -> Any:
+    """TRL's settings, set equal to judgecraft's wherever TRL's default differs."""
+    return config_class(
+        output_dir=str(out),
+        max_steps=steps,
+        per_device_train_batch_size=PROMPTS * GROUP,
+        num_generations=GROUP,
+        max_completion_length=TOKENS,
+        learning_rate=LEARNING_RATE,
+        lr_scheduler_type="constant",
+        optim="adamw_torch",
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        gradient_checkpointing=False,
+        shuffle_dataset=False,
+        beta=0.0,
+        loss_type="grpo",
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        bf16=False,
+        seed=SEED,
+        reward_weights=weights,
+        dataloader_num_workers=0,
+    )
 
 
 def run_trl(steps: int, out: Path) -> dict:
@@ -83,33 +115,7 @@ def run_trl(steps: int, out: Path) -> dict:
         def on_step_end(self, args, state, control, **kwargs):
             times.append(time.perf_counter() - self.t0)
 
-    config = GRPOConfig(
-        output_dir=str(out),
-        max_steps=steps,
-        per_device_train_batch_size=PROMPTS * GROUP,
-        num_generations=GROUP,
-        max_completion_length=TOKENS,
-        learning_rate=LEARNING_RATE,
-        lr_scheduler_type="constant",
-        optim="adamw_torch",
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        gradient_checkpointing=False,
-        shuffle_dataset=False,
-        beta=0.0,
-        loss_type="grpo",
-        temperature=1.0,
-        top_p=1.0,
-        top_k=0,
-        logging_steps=1,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        bf16=False,
-        seed=SEED,
-        reward_weights=weights,
-        dataloader_num_workers=0,
-    )
+    config = trl_config(GRPOConfig, out, steps, weights)
     peft = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], target_modules=LORA["targets"], task_type="CAUSAL_LM")
     trainer = GRPOTrainer(
         model=str(small_model_dir()),

@@ -149,7 +149,11 @@ class VLLMRollout:
 
 
 class HFRollout:
-    """Sampling with transformers' generate on the policy itself (slow; for machines without vLLM)."""
+    """Sampling with transformers' generate on the policy itself (for machines without vLLM).
+
+    Every completion of a step is one row of a single left-padded batch, drawn from one generator seeded
+    by (run seed, step): rows are independent draws and the step is reproducible.
+    """
 
     def __init__(self, policy: Any):
         self.policy = policy
@@ -167,34 +171,32 @@ class HFRollout:
         step: int,
     ) -> list[Sample]:
         model, tok = self.policy.model, self.policy.tokenizer
-        eos = tok.eos_token_id
-        samples: list[Sample] = []
+        rows = [(i, p) for i, p in enumerate(prompts) for _ in range(n)]
+        width = max(len(p) for _, p in rows)
+        pad = tok.pad_token_id
+        # One left-padded batch; its rows are independent draws from one generator seeded per (run, step).
+        ids = torch.tensor([[pad] * (width - len(p)) + p for _, p in rows], device=model.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for _, p in rows], device=model.device)
+        torch.manual_seed(sample_seed(seed, step, len(prompts), n))
         model.eval()
-        for i, prompt in enumerate(prompts):
-            ids = torch.tensor([prompt], device=model.device)
-            rows = []
-            for j in range(n):  # one seeded stream per sample, as with vLLM
-                torch.manual_seed(sample_seed(seed, step, i, j))
-                out = model.generate(
-                    input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
-                    do_sample=temperature > 0,
-                    temperature=temperature if temperature > 0 else None,
-                    top_p=1.0,
-                    top_k=0,
-                    max_new_tokens=max_tokens,
-                    pad_token_id=tok.pad_token_id,
-                    use_cache=True,
-                )
-                rows.append(out[0, len(prompt) :].tolist())
-            for row in rows:
-                if eos in row:
-                    row = row[: row.index(eos) + 1]
-                    finished = True
-                else:
-                    finished = False
-                samples.append(Sample(i, row, tok.decode(row, skip_special_tokens=True), finished))
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            top_p=1.0,
+            top_k=None,
+            max_new_tokens=max_tokens,
+            pad_token_id=pad,
+            use_cache=True,
+        )
         model.train()
+        samples: list[Sample] = []
+        eos = tok.eos_token_id
+        for (i, _), row in zip(rows, out[:, width:].tolist(), strict=True):
+            finished = eos in row
+            row = row[: row.index(eos) + 1] if finished else row
+            samples.append(Sample(i, row, tok.decode(row, skip_special_tokens=True), finished))
         return samples
 
     def close(self) -> None:

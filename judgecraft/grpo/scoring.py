@@ -48,7 +48,7 @@ class StepScorer:
                 raise ValueError(f"weights {sorted(self.judge_weights)} need a judge: set `judge` in the config")
             from judgecraft.judge.reward import JudgeReward
 
-            self.judge_reward = JudgeReward(config.judge, construct=self.construct.name, weights=self.judge_weights)
+            self.judge_reward = JudgeReward(config.judge, construct=config.construct, weights=self.judge_weights)
 
     @property
     def active(self) -> dict[str, float]:

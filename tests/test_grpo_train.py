@@ -128,8 +128,9 @@ def test_the_committed_learning_run_matches_its_config_and_improves_held_out():
     # Held-out questions, greedy: the trained policy beats the base model on what cannot be copied.
     first, last = evals[0], evals[-1]
     gains = {k: last[k] - first[k] for k in ("eval/reward", "eval/correctness", "eval/structure", "eval/tags")}
-    assert gains["eval/reward"] > 0.1, gains
-    assert max(gains["eval/correctness"], gains["eval/structure"]) > 0.05, gains
-    assert last["eval/copy_share"] == 0  # the prompt has no example: nothing to copy
+    assert gains["eval/reward"] > 1.0, gains
+    assert gains["eval/structure"] > 0.25 and gains["eval/tags"] > 0.5, gains  # learned without an example
+    assert all(e["eval/copy_share"] == 0 for e in evals)  # the prompt has no example: nothing to copy
+    assert "example" not in used["system_prompt"] and "<think>" in used["system_prompt"]
     k = max(1, len(rows) // 5)
     assert statistics.fmean(r["reward_mean"] for r in rows[-k:]) > statistics.fmean(r["reward_mean"] for r in rows[:k])

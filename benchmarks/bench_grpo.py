@@ -1,11 +1,18 @@
-"""GRPO steps per second: TRL's GRPOTrainer against judgecraft's loop, same model, prompts, group, length and reward.
+"""GRPO seconds per step: TRL's GRPOTrainer against judgecraft's loop, equal work on both sides.
 
-Both sides train SmolLM2-135M with the same LoRA (r16 on every linear layer), 2 prompts x 4 completions
-x 64 tokens per step, temperature 1, the pkv round-1 reward, no KL term, on the CPU. Each side runs in
-its own process (vLLM spawns workers; torch thread pools must not be shared) for `--steps` steps; the
-first step is a warm-up and is not timed. Writes benchmarks/results/grpo.json.
+Both sides train SmolLM2-135M (float32, CPU) with the same LoRA (r16 on every linear layer), the same
+prompts in the same order (judgecraft's seeded order, handed to TRL unshuffled), 2 prompts x 4
+completions x 32 tokens per step, temperature 1 over the full vocabulary, the pkv round-1 reward, the
+GRPO loss without KL, AdamW at a constant learning rate with gradient clipping at 1, and gradient
+checkpointing off on both sides (TRL 1.16 turns it on by default). Each side runs in its own process
+for `--steps` steps; the first is a warm-up and is not timed; the figures are medians of the rest.
 
-    python benchmarks/bench_grpo.py [--steps 5]
+Three sides: TRL; judgecraft as it ships (completions whose advantage is 0 skip the update pass: their
+gradient is exactly 0); and judgecraft training every completion, as TRL does (the equal-work figure).
+Rollout tokens/s are timed alone too (TRL's `_generate`, judgecraft's rollout phase).
+Writes benchmarks/results/grpo.json.
+
+    nice -n 10 python benchmarks/bench_grpo.py [--steps 9]
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ import tempfile
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "grpo.json"
-PROMPTS, GROUP, TOKENS = 2, 4, 64
+PROMPTS, GROUP, TOKENS = 2, 4, 32
+LEARNING_RATE, SEED = 1e-4, 0
 LORA = dict(r=16, alpha=32, targets=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
 
@@ -36,6 +45,45 @@ def system_prompt() -> str:
 def arithmetic(n: int) -> list[dict[str, str]]:
     rows = [json.loads(line) for line in (ROOT / "examples" / "arithmetic.jsonl").read_text().splitlines()]
     return rows[:n]
+
+
+def ordered_prompts(steps: int) -> list[dict[str, str]]:
+    """The questions in the order judgecraft's loop takes them (TRL gets exactly this list, unshuffled)."""
+    from judgecraft.grpo.loop import prompt_order
+
+    rows = arithmetic(64)
+    return [rows[i] for i in prompt_order(len(rows), SEED, 0, steps * PROMPTS)]
+
+
+def trl_config(config_class: type, out: Path, steps: int, weights: list[float]) -> Any:
+    """TRL's settings, set equal to judgecraft's wherever TRL's default differs."""
+    return config_class(
+        output_dir=str(out),
+        max_steps=steps,
+        per_device_train_batch_size=PROMPTS * GROUP,
+        num_generations=GROUP,
+        max_completion_length=TOKENS,
+        learning_rate=LEARNING_RATE,
+        lr_scheduler_type="constant",
+        optim="adamw_torch",
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        gradient_checkpointing=False,
+        shuffle_dataset=False,
+        beta=0.0,
+        loss_type="grpo",
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        bf16=False,
+        seed=SEED,
+        reward_weights=weights,
+        dataloader_num_workers=0,
+    )
 
 
 def run_trl(steps: int, out: Path) -> dict:
@@ -53,11 +101,12 @@ def run_trl(steps: int, out: Path) -> dict:
                 "prompt": [{"role": "system", "content": system_prompt()}, {"role": "user", "content": r["question"]}],
                 "answer": r["answer"],
             }
-            for r in arithmetic(64)
+            for r in ordered_prompts(steps)
         ]
     )
     funcs, weights = trl_rewards("pkv", stage="round1")
     times: list[float] = []
+    rollout: list[float] = []
 
     class Clock(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
@@ -66,25 +115,7 @@ def run_trl(steps: int, out: Path) -> dict:
         def on_step_end(self, args, state, control, **kwargs):
             times.append(time.perf_counter() - self.t0)
 
-    config = GRPOConfig(
-        output_dir=str(out),
-        max_steps=steps,
-        per_device_train_batch_size=PROMPTS * GROUP,
-        num_generations=GROUP,
-        max_completion_length=TOKENS,
-        learning_rate=1e-4,
-        beta=0.0,
-        loss_type="grpo",
-        temperature=1.0,
-        logging_steps=1,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        bf16=False,
-        seed=0,
-        reward_weights=weights,
-        dataloader_num_workers=0,
-    )
+    config = trl_config(GRPOConfig, out, steps, weights)
     peft = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], target_modules=LORA["targets"], task_type="CAUSAL_LM")
     trainer = GRPOTrainer(
         model=str(small_model_dir()),
@@ -94,9 +125,22 @@ def run_trl(steps: int, out: Path) -> dict:
         peft_config=peft,
         callbacks=[Clock()],
     )
+    generate = trainer._generate
+
+    def timed_generate(*args, **kwargs):  # times TRL's own generation; the work is unchanged
+        t0 = time.perf_counter()
+        out = generate(*args, **kwargs)
+        rollout.append(time.perf_counter() - t0)
+        return out
+
+    trainer._generate = timed_generate
     trainer.train()
     lengths = [e["completions/mean_length"] for e in trainer.state.log_history if "completions/mean_length" in e]
-    return {"step_seconds": times, "completion_tokens": [x * PROMPTS * GROUP for x in lengths]}
+    return {
+        "step_seconds": times,
+        "completion_tokens": [x * PROMPTS * GROUP for x in lengths],
+        "rollout_seconds": rollout,
+    }
 
 
 def run_judgecraft(steps: int, out: Path, skip_zero_advantage: bool = True) -> dict:
@@ -119,7 +163,11 @@ def run_judgecraft(steps: int, out: Path, skip_zero_advantage: bool = True) -> d
         temperature=1.0,
         loss="grpo",
         kl_coef=0.0,
-        learning_rate=1e-4,
+        learning_rate=LEARNING_RATE,
+        lr_schedule="constant",
+        gradient_checkpointing=False,
+        is_cap=0.0,  # TRL without vLLM has no sampler/trainer mismatch to correct
+        seed=SEED,
         lora_rank=LORA["r"],
         lora_alpha=LORA["alpha"],
         lora_targets=LORA["targets"],
@@ -155,13 +203,16 @@ def side(name: str, steps: int) -> dict:
 
 
 def summarise(raw: dict) -> dict:
-    timed = raw["step_seconds"][1:]  # the first step warms up (allocations, vLLM graph set-up, LoRA load)
+    """Medians over the timed steps (the first step warms up: allocations, vLLM set-up, LoRA load)."""
+    timed = raw["step_seconds"][1:]
     tokens = raw["completion_tokens"][1 : 1 + len(timed)]
-    seconds = statistics.fmean(timed)
+    rollout = raw["rollout_seconds"][1 : 1 + len(timed)]
+    seconds = statistics.median(timed)
     return {
         "seconds_per_step": round(seconds, 3),
         "steps_per_second": round(1 / seconds, 4),
-        "completion_tokens_per_second": round(sum(tokens) / sum(timed), 2),
+        "completion_tokens_per_second": round(statistics.median(t / s for t, s in zip(tokens, timed, strict=False)), 2),
+        "rollout_tokens_per_second": round(statistics.median(t / s for t, s in zip(tokens, rollout, strict=False)), 2),
         "timed_steps": len(timed),
         "raw": raw,
     }
@@ -169,7 +220,7 @@ def summarise(raw: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=9)
     parser.add_argument("--side", choices=list(SIDES))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -184,6 +235,9 @@ def main() -> None:
         results[name] = summarise(side(name, args.steps))
     ratio = results["trl"]["seconds_per_step"] / results["judgecraft"]["seconds_per_step"]
     equal = results["trl"]["seconds_per_step"] / results["judgecraft_equal_work"]["seconds_per_step"]
+    rollout = (
+        results["judgecraft_equal_work"]["rollout_tokens_per_second"] / results["trl"]["rollout_tokens_per_second"]
+    )
     report = {
         "setup": {
             "model": "SmolLM2-135M-Instruct (float32, CPU)",
@@ -192,6 +246,10 @@ def main() -> None:
             "max_completion_tokens": TOKENS,
             "lora": LORA,
             "reward": "pkv round1 (tags + structure + correctness)",
+            "optimiser": f"AdamW lr {LEARNING_RATE} constant, weight decay 0, grad norm 1; loss grpo, no KL",
+            "gradient_checkpointing": False,
+            "prompt_order": "judgecraft's seeded order on both sides (TRL: shuffle_dataset=False)",
+            "statistic": "median over the timed steps (the first step is a warm-up)",
             "cpu_cores": len(os.sched_getaffinity(0)),
             "trl_generation": "transformers generate (TRL's default, use_vllm=False)",
             "judgecraft_generation": "in-process vLLM with the LoRA adapter via LoRARequest",
@@ -201,6 +259,7 @@ def main() -> None:
         # judgecraft skips the update pass of completions whose advantage is 0 (their gradient is exactly 0);
         # TRL runs it for every completion. The equal-work side trains every completion, like TRL.
         "speedup_equal_work": round(equal, 3),
+        "speedup_rollout_tokens_per_second": round(rollout, 3),
         "target": 2.0,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +267,8 @@ def main() -> None:
     print(
         f"bench_grpo: TRL {results['trl']['seconds_per_step']:.1f} s/step, judgecraft "
         f"{results['judgecraft']['seconds_per_step']:.1f} s/step -> {ratio:.2f}x steps/s (target 2x); "
-        f"{equal:.2f}x when judgecraft also trains zero-advantage completions; {RESULTS}"
+        f"{equal:.2f}x when judgecraft also trains zero-advantage completions (equal work); "
+        f"rollout alone {rollout:.2f}x tokens/s; {RESULTS}"
     )
 
 

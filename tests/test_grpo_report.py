@@ -108,3 +108,24 @@ def test_missing_or_empty_metrics_are_clear_errors(tmp_path: Path) -> None:
         write_report([tmp_path / "junk.jsonl"], tmp_path / "out")
     with pytest.raises(ValueError, match="no runs"):
         write_report([], tmp_path / "out")
+
+
+def test_monitor_panels_held_out_curves_and_the_copying_warning(tmp_path: Path) -> None:
+    run = tmp_path / "copier"
+    run.mkdir()
+    rows = [
+        {"step": s, "reward_mean": 0.1 * s, "reward/tags": 0.1 * s, "reward/correctness": 0.0}
+        | {"copy_share": s / 10, "length_limit_share": 0.9, "zero_var/correctness": 1.0}
+        | {"copyable_components": ["tags"], "sample": "Arr, 2 + 3 be 5."}
+        for s in range(10)
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    evals = [{"step": s, "eval/reward": 0.0, "eval/correctness": 0.0} for s in (0, 5, 10)]
+    (run / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evals), encoding="utf-8")
+    loaded = load_run(run)
+    assert loaded.evals() == ["eval/correctness", "eval/reward"] and len(loaded.eval_rows) == 3
+    assert "copy" in loaded.flag and "tags" in loaded.flag
+    _, html_path = write_report([run], tmp_path / "out")
+    assert 'class="flag"' in html_path.read_text()
+    honest = write_metrics(tmp_path / "honest", steps=10, slope=0.05, broken=False)
+    assert load_run(honest).flag is None  # no copy_share logged: nothing to flag

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -44,6 +45,7 @@ def test_traces_command_writes_every_row_and_only_good_sft_examples(tmp_path):
     assert examples[0]["completion"].startswith("<think>\n1. 12 + 30") and examples[0]["prompt"] == "What is 12 + 30?"
 
 
+@pytest.mark.train  # 12 real SFT steps: kept out of `make test-fast`
 def test_sft_stage_learns_the_traces(tmp_path, small_model):
     from judgecraft.grpo.config import SFTConfig
     from judgecraft.grpo.policy import load_policy

@@ -51,7 +51,12 @@ def train_command(
 
     from judgecraft.grpo.loop import GRPOTrainer, summary_line
 
-    trainer = GRPOTrainer(cfg)
+    try:
+        cfg.check_inputs(str(config) if config else "<defaults>")
+        trainer = GRPOTrainer(cfg)
+    except (TrainConfigError, ValueError) as err:  # bad files or scoring settings: before anything loads
+        console.print(f"error: {err}", style="red", markup=False)
+        raise typer.Exit(2) from None
     rows = trainer.run(resume=not no_resume, progress=not quiet)
     print(summary_line(rows))
     print(f"metrics: {Path(cfg.output_dir) / 'metrics.jsonl'}  checkpoint: {trainer.latest_checkpoint()}")
@@ -64,13 +69,16 @@ def report_command(
     ),
 ) -> None:
     """Draw the learning curves of one or more runs to PNG and a self-contained HTML page."""
-    from judgecraft.grpo.report import write_report
+    from judgecraft.grpo.report import load_runs, write_report
 
     try:
         png, html = write_report(runs, out)
+        flags = [(run.name, run.flag) for run in load_runs(runs) if run.flag]
     except ValueError as err:
         console.print(f"error: {err}", style="red", markup=False)
         raise typer.Exit(2) from None
+    for name, flag in flags:
+        console.print(f"warning: {name}: {flag}", style="yellow", markup=False)
     print(f"report: {png}  {html}")
 
 

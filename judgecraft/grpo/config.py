@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,15 @@ LOSSES = ("grpo", "dr_grpo", "dapo")
 SCALES = ("group", "batch", "none")
 ROLLOUTS = ("vllm", "hf")
 DTYPES = ("float32", "bfloat16", "float16")
+SCHEDULES = ("constant", "linear", "cosine")
+# vLLM's accepted max_lora_rank values (vllm.config.lora.MaxLoRARanks in vllm 0.32; a test compares them).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+TRUNCATED_SAMPLING = (
+    "must stay off: the trainer's log-probs (and the off-policy ratio) are over the full vocabulary, so "
+    "sampling from a truncated distribution would bias the update; use temperature instead"
+)
 
 
 class TrainConfigError(ValueError):
@@ -59,7 +69,8 @@ class TrainConfig:
     max_prompt_tokens: int = 1024
     max_completion_tokens: int = 128
     temperature: float = 1.0
-    top_p: float = 1.0
+    top_p: float = 1.0  # only 1.0: the trainer's log-probs are over the full vocabulary (see validate)
+    top_k: int = -1  # only -1 (off), for the same reason
     loss: str = "grpo"  # grpo | dr_grpo | dapo
     scale_rewards: str | None = None  # group | batch | none (None: "none" for dr_grpo, else "group")
     clip_low: float = 0.2
@@ -67,8 +78,16 @@ class TrainConfig:
     kl_coef: float = 0.0  # 0 = no reference pass at all
     updates_per_batch: int = 1  # PPO-style passes over each batch of rollouts (mu)
     skip_zero_advantage: bool = True  # without KL, completions with advantage 0 add no gradient: skip their pass
+    # off-policy correction: the sampler's (vLLM's) log-probs are the `old` policy of the clipped ratio,
+    # and that ratio is truncated at `is_cap` (dual-clip / truncated importance sampling); 0 = off
+    is_cap: float = 2.0
+    mask_truncated: bool = False  # DAPO overlong filtering: completions cut at the limit add no loss
+    overlong_buffer: int = 0  # DAPO soft overlong punishment over the last N tokens before the limit (0 = off)
+    overlong_penalty: float = 1.0  # its largest penalty, reached at the limit
     # the optimiser and the model
     learning_rate: float = 1e-4
+    lr_schedule: str = "constant"  # constant | linear | cosine (decay to 0 at the last step, after warm-up)
+    warmup_steps: int = 0  # linear warm-up from 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     lora_rank: int = 16
@@ -89,6 +108,8 @@ class TrainConfig:
     seed: int = 0
     output_dir: str = "out/grpo"
     save_every: int = 10
+    eval_data: str = ""  # held-out questions (same fields as data), scored greedily every eval_every steps
+    eval_every: int = 0  # 0 = no held-out evaluation
     judge: str | None = None  # a judge spec (see judgecraft.judge.make_judge) when judge components are weighted
     sft: SFTConfig = field(default_factory=SFTConfig)
 
@@ -101,6 +122,15 @@ class TrainConfig:
         if self.clip_high is not None:
             return self.clip_high
         return 0.28 if self.loss == "dapo" else self.clip_low
+
+    def scoring_settings(self) -> dict[str, Any]:
+        """This run's scoring fields as the Scorer's settings (construct, stage, weights, params)."""
+        return {
+            "construct": self.construct,
+            "stage": self.stage,
+            "weights": self.weights or None,
+            "params": self.params or None,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,11 +155,58 @@ class TrainConfig:
         need(0 <= self.clip_low < 1, "clip_low", "must be in [0, 1)")
         need(self.clip_high is None or self.clip_high >= 0, "clip_high", "must be 0 or more")
         need(self.temperature > 0, "temperature", "must be positive")
+        need(self.top_p == 1.0, "top_p", TRUNCATED_SAMPLING)
+        need(self.top_k == -1, "top_k", TRUNCATED_SAMPLING)
+        need(self.is_cap == 0 or self.is_cap >= 1, "is_cap", "must be 0 (off) or at least 1")
+        need(self.overlong_buffer >= 0, "overlong_buffer", "must be 0 or more")
+        need(
+            self.overlong_buffer < self.max_completion_tokens, "overlong_buffer", "must be below max_completion_tokens"
+        )
+        need(self.overlong_penalty >= 0, "overlong_penalty", "must be 0 or more")
+        need(self.lr_schedule in SCHEDULES, "lr_schedule", f"{self.lr_schedule!r} is not one of {SCHEDULES}")
+        need(0 <= self.warmup_steps < self.steps, "warmup_steps", "must be in [0, steps)")
+        need(self.eval_every >= 0, "eval_every", "must be 0 or more")
+        need(self.eval_every == 0 or bool(self.eval_data), "eval_data", "is required when eval_every > 0")
+        need(bool(self.lora_targets), "lora_targets", "must name at least one module")
+        need(
+            self.rollout != "vllm" or self.lora_rank <= VLLM_LORA_RANKS[-1],
+            "lora_rank",
+            f"vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}",
+        )
         need(0 < self.vllm_memory_fraction < 1, "vllm_memory_fraction", "must be in (0, 1)")
         need(self.save_every >= 1, "save_every", "must be at least 1")
         need(self.sft.steps >= 0, "sft.steps", "must be 0 or more")
         need(self.sft.steps == 0 or bool(self.sft.data), "sft.data", "is required when sft.steps > 0")
         return self
+
+    def check_inputs(self, source: str = "<config>") -> TrainConfig:
+        """The files a training run reads exist: found now, not after minutes of loading (`--plan` skips this)."""
+
+        def need(ok: bool, key: str, problem: str) -> None:
+            if not ok:
+                raise TrainConfigError(source, key, problem)
+
+        need(Path(self.data).is_file(), "data", f"{self.data}: no such file")
+        need(not self.eval_data or Path(self.eval_data).is_file(), "eval_data", f"{self.eval_data}: no such file")
+        need(not self.sft.data or Path(self.sft.data).is_file(), "sft.data", f"{self.sft.data}: no such file")
+        need(self.model == "smollm2" or Path(self.model).is_dir(), "model", f"{self.model}: no such model folder")
+        return self
+
+    @property
+    def vllm_max_lora_rank(self) -> int:
+        """The smallest max_lora_rank vLLM accepts that holds this run's rank."""
+        return next(r for r in VLLM_LORA_RANKS if r >= self.lora_rank)
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of `step`: linear warm-up, then constant, linear or cosine decay towards 0."""
+        if step < self.warmup_steps:
+            return self.learning_rate * (step + 1) / (self.warmup_steps + 1)
+        if self.lr_schedule == "constant":
+            return self.learning_rate
+        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        if self.lr_schedule == "linear":
+            return self.learning_rate * (1 - progress)
+        return self.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def _build(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:

@@ -27,10 +27,12 @@ from typing import Any
 import torch
 
 from judgecraft.grpo.config import TrainConfig, read_training_rows
-from judgecraft.grpo.logprobs import completion_logprobs, make_batch
-from judgecraft.grpo.losses import LossNormaliser, group_advantages, policy_loss
+from judgecraft.grpo.losses import group_advantages
+from judgecraft.grpo.monitor import CopyDetector, copyable_components, monitor_row
 from judgecraft.grpo.policy import Policy, load_policy, resolve_model
-from judgecraft.scorer import Scorer
+from judgecraft.grpo.rollout import Sample
+from judgecraft.grpo.scoring import StepScorer
+from judgecraft.grpo.update import Rollouts, policy_update
 
 
 @dataclass
@@ -89,17 +91,13 @@ class GRPOTrainer:
         self.config = config
         self.out = Path(config.output_dir)
         self.on_step = on_step
-        self.scorer = Scorer(
-            config.construct, stage=config.stage, weights=config.weights or None, params=config.params or None
-        )
-        c = self.scorer.construct
+        self.scoring = StepScorer(config)
+        c = self.scoring.construct
         self.system_prompt = c.system_prompt if config.system_prompt is None else config.system_prompt
         self.prefill = config.prefill if isinstance(config.prefill, str) else (c.prefill if config.prefill else "")
-        self.judge = None
-        if config.judge:
-            from judgecraft.judge.core import make_judge
-
-            self.judge = make_judge(config.judge, c)
+        self.copies = CopyDetector(self.system_prompt or "")
+        self.copyable = copyable_components(self.scoring.scorer, self.system_prompt or "", self.prefill)
+        self.eval_questions: list[Question] = []
         self.policy: Policy | None = None
         self.rollout: Any = None
         self.optimizer: torch.optim.Optimizer | None = None
@@ -134,14 +132,15 @@ class GRPOTrainer:
             state = torch.load(checkpoint / "state.pt", weights_only=False)
             self.optimizer.load_state_dict(state["optimizer"])
             self.start_step = int(state["next_step"])
-        self.questions = self._tokenize_questions()
+        self.questions = self._tokenize_questions(cfg.data)
+        self.eval_questions = self._tokenize_questions(cfg.eval_data) if cfg.eval_every else []
         if cfg.rollout == "vllm":
             from judgecraft.grpo.rollout import VLLMRollout
 
-            longest = max(len(q.prompt_ids) for q in self.questions)
+            longest = max(len(q.prompt_ids) for q in self.questions + self.eval_questions)
             self.rollout = VLLMRollout(
                 resolve_model(cfg.model),
-                lora_rank=cfg.lora_rank,
+                max_lora_rank=cfg.vllm_max_lora_rank,
                 max_model_len=longest + cfg.max_completion_tokens,
                 dtype=cfg.dtype,
                 memory_fraction=cfg.vllm_memory_fraction,
@@ -159,77 +158,77 @@ class GRPOTrainer:
         tok = self.policy.tokenizer
         return tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + self.prefill
 
-    def _tokenize_questions(self) -> list[Question]:
+    def _tokenize_questions(self, path: str) -> list[Question]:
         cfg = self.config
         tok = self.policy.tokenizer
         out = []
-        for row in read_questions(cfg.data, cfg.question_field, cfg.answer_field):
+        for row in read_questions(path, cfg.question_field, cfg.answer_field):
             ids = tok(self.prompt_text(row["question"]), add_special_tokens=False)["input_ids"]
             if len(ids) <= cfg.max_prompt_tokens:
                 out.append(Question(row["question"], row["answer"], ids))
         if not out:
-            raise ValueError(f"{cfg.data}: every prompt is longer than max_prompt_tokens={cfg.max_prompt_tokens}")
+            raise ValueError(f"{path}: every prompt is longer than max_prompt_tokens={cfg.max_prompt_tokens}")
         return out
 
     # ------------------------------------------------------------------ one step
 
-    def step(self, step: int) -> dict[str, Any]:
-        cfg = self.config
-        t0 = time.perf_counter()
-        picked = [
-            self.questions[i]
-            for i in prompt_order(len(self.questions), cfg.seed, step * cfg.prompts_per_step, cfg.prompts_per_step)
-        ]
+    def sample(self, questions: list[Question], n: int, step: int, seed: int, temperature: float) -> list[Sample]:
+        """n completions per question from the current policy (vLLM gets the adapter saved just now)."""
         adapter_dir = None
-        if cfg.rollout == "vllm":
+        if self.config.rollout == "vllm":
             adapter_dir = self.out / "rollout-adapter"
             shutil.rmtree(adapter_dir, ignore_errors=True)
             self.policy.save_adapter(adapter_dir)
-        samples = self.rollout.generate(
-            [q.prompt_ids for q in picked],
-            cfg.group_size,
-            max_tokens=cfg.max_completion_tokens,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
+        return self.rollout.generate(
+            [q.prompt_ids for q in questions],
+            n,
+            max_tokens=self.config.max_completion_tokens,
+            temperature=temperature,
             adapter_dir=adapter_dir,
-            seed=cfg.seed * 1_000_003 + step * 1009,
+            seed=seed,
+            step=step,
         )
+
+    def step(self, step: int) -> dict[str, Any]:
+        cfg = self.config
+        t0 = time.perf_counter()
+        order = prompt_order(len(self.questions), cfg.seed, step * cfg.prompts_per_step, cfg.prompts_per_step)
+        picked = [self.questions[i] for i in order]
+        samples = self.sample(picked, cfg.group_size, step, cfg.seed, cfg.temperature)
         t_rollout = time.perf_counter()
-
-        verdicts: list[Any] = [None] * len(samples)
-        if self.judge is not None:
-            verdicts = self.judge.judge_completions(
-                [picked[s.prompt_index].question for s in samples],
-                [self.prefill + s.text for s in samples],
-                [picked[s.prompt_index].answer for s in samples],
-            )
-        breakdowns = [
-            self.scorer.score(s.text, answer=picked[s.prompt_index].answer, prefill=self.prefill, verdict=v)
-            for s, v in zip(samples, verdicts, strict=True)
-        ]
-        rewards = torch.tensor([bd.total for bd in breakdowns], dtype=torch.float32)
-        advantages = group_advantages(rewards, cfg.group_size, cfg.effective_scale)
-        t_score = time.perf_counter()
-
-        update = self.update(
-            [picked[s.prompt_index].prompt_ids for s in samples], [s.completion_ids for s in samples], advantages.values
+        texts = [s.text for s in samples]
+        scored = self.scoring.score(
+            [picked[s.prompt_index].question for s in samples],
+            texts,
+            [picked[s.prompt_index].answer for s in samples],
+            [len(s.completion_ids) for s in samples],
+            self.prefill,
         )
+        advantages = group_advantages(scored.rewards, cfg.group_size, cfg.effective_scale)
+        t_score = time.perf_counter()
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr_at(step)
+        data = Rollouts(
+            [picked[s.prompt_index].prompt_ids for s in samples],
+            [s.completion_ids for s in samples],
+            advantages.values,
+            [s.logprobs for s in samples],
+            [s.finished or not cfg.mask_truncated for s in samples],
+        )
+        update = policy_update(cfg, self.policy, self.optimizer, data)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()  # hand the update's activations back before vLLM wakes (the plan assumes it)
         t_end = time.perf_counter()
-
         lengths = [len(s.completion_ids) for s in samples]
-        row: dict[str, Any] = {
-            "step": step,
-            **update,
-            "reward_mean": float(rewards.mean()),
-            "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
-        }
-        for name in self.scorer.active:
-            values = [bd.components[name].value for bd in breakdowns if bd.components[name].value is not None]
-            row[f"reward/{name}"] = statistics.fmean(values) if values else None
+        row: dict[str, Any] = {"step": step, **update, "reward_mean": float(scored.rewards.mean())}
+        row["reward_std"] = float(scored.rewards.std()) if len(samples) > 1 else 0.0
+        for name, values in scored.components.items():
+            present = [v for v in values if v is not None]
+            row[f"reward/{name}"] = statistics.fmean(present) if present else None
+        row.update(monitor_row(self.copies, texts, [s.finished for s in samples], scored.components, cfg.group_size))
         row.update(
             {
+                "copyable_components": self.copyable,
                 "completion_tokens": statistics.fmean(lengths),
                 "truncated_share": sum(not s.finished for s in samples) / len(samples),
                 "zero_std_share": advantages.zero_std_share,
@@ -238,69 +237,29 @@ class GRPOTrainer:
                 "rollout_seconds": t_rollout - t0,
                 "score_seconds": t_score - t_rollout,
                 "update_seconds": t_end - t_score,
-                "lr": cfg.learning_rate,
+                "lr": cfg.lr_at(step),
                 "sample": samples[0].text[:500],
             }
         )
         return row
 
-    def update(
-        self, prompts: list[list[int]], completions: list[list[int]], advantages: torch.Tensor
-    ) -> dict[str, Any]:
-        """The policy update on one batch of rollouts; returns loss, kl and clip statistics."""
-        cfg = self.config
-        model = self.policy.model
-        device = next(model.parameters()).device
-        normaliser = LossNormaliser(
-            cfg.loss, len(completions), sum(len(c) for c in completions), cfg.max_completion_tokens
+    def evaluate(self, step: int) -> dict[str, Any]:
+        """Greedy completions for the held-out questions, scored like training ones: `eval/<component>` means."""
+        samples = self.sample(self.eval_questions, 1, step, self.config.seed, temperature=0.0)
+        scored = self.scoring.score(
+            [self.eval_questions[s.prompt_index].question for s in samples],
+            [s.text for s in samples],
+            [self.eval_questions[s.prompt_index].answer for s in samples],
+            [len(s.completion_ids) for s in samples],
+            self.prefill,
         )
-        # Zero-advantage completions add nothing to the surrogate; without a KL term they are skipped.
-        skip = cfg.skip_zero_advantage and cfg.kl_coef == 0
-        keep = [i for i in range(len(completions)) if not skip or advantages[i] != 0]
-        stats = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "trained_sequences": len(keep), "grad_norm": 0.0}
-        if not keep:
-            return stats
-        pad = self.policy.tokenizer.pad_token_id
-        micro = [keep[i : i + cfg.micro_batch] for i in range(0, len(keep), cfg.micro_batch)]
-        batches = [make_batch([prompts[i] for i in m], [completions[i] for i in m], pad).to(device) for m in micro]
-        old: list[torch.Tensor | None] = [None] * len(batches)
-        ref: list[torch.Tensor | None] = [None] * len(batches)
-        with torch.no_grad():
-            for j, b in enumerate(batches):
-                if cfg.updates_per_batch > 1:
-                    old[j] = completion_logprobs(model, b, cfg.logprob_chunk, cfg.temperature)
-                if cfg.kl_coef > 0:
-                    with self.policy.reference():
-                        ref[j] = completion_logprobs(model, b, cfg.logprob_chunk, cfg.temperature)
-        params = self.policy.trainable_parameters()
-        model.train()
-        totals = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0}
-        for _ in range(cfg.updates_per_batch):
-            self.optimizer.zero_grad(set_to_none=True)
-            for j, (m, b) in enumerate(zip(micro, batches, strict=True)):
-                logp = completion_logprobs(model, b, cfg.logprob_chunk, cfg.temperature)
-                old_logp = old[j] if old[j] is not None else logp.detach()
-                loss, s = policy_loss(
-                    logp,
-                    old_logp,
-                    advantages[m].to(device),
-                    b.completion_mask,
-                    normaliser,
-                    clip_low=cfg.clip_low,
-                    clip_high=cfg.effective_clip_high,
-                    kl_coef=cfg.kl_coef,
-                    ref_logp=ref[j],
-                )
-                loss.backward()
-                share = len(m) / len(keep)
-                totals["loss"] += s.loss / cfg.updates_per_batch
-                totals["kl"] += s.kl * share / cfg.updates_per_batch
-                totals["clip_fraction"] += s.clip_fraction * share / cfg.updates_per_batch
-            norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            self.optimizer.step()
-        stats.update(totals)
-        stats["grad_norm"] = float(norm)
-        return stats
+        row: dict[str, Any] = {"eval/reward": float(scored.rewards.mean())}
+        for name, values in scored.components.items():
+            present = [v for v in values if v is not None]
+            row[f"eval/{name}"] = statistics.fmean(present) if present else None
+        row["eval/copy_share"] = sum(self.copies.copies(s.text) for s in samples) / max(1, len(samples))
+        row["eval/sample"] = samples[0].text[:300]
+        return row
 
     # ------------------------------------------------------------------ checkpoints and the run
 
@@ -367,6 +326,7 @@ class GRPOTrainer:
         if cfg.sft.steps > 0 and self.latest_checkpoint() is None:
             self.run_sft_stage(progress)
         log = MetricsLog(self.out / "metrics.jsonl", self.start_step)
+        evals = MetricsLog(self.out / "eval.jsonl", self.start_step)  # step s: the policy after s updates
         rows: list[dict[str, Any]] = []
         columns = [
             TextColumn("grpo"),
@@ -378,6 +338,8 @@ class GRPOTrainer:
         with Progress(*columns, disable=not progress, transient=False) as bar:
             task = bar.add_task("", total=cfg.steps, completed=self.start_step)
             for step in range(self.start_step, cfg.steps):
+                if cfg.eval_every and step % cfg.eval_every == 0:
+                    evals.write({"step": step, **self.evaluate(step)})
                 row = self.step(step)
                 log.write(row)
                 rows.append(row)
@@ -391,6 +353,8 @@ class GRPOTrainer:
                     description=f"reward {row['reward_mean']:.3f}±{row['reward_std']:.3f} kl {row['kl']:.4f} "
                     f"len {row['completion_tokens']:.0f} {row['tokens_per_s']:.0f} tok/s",
                 )
+        if cfg.eval_every and rows:
+            evals.write({"step": cfg.steps, **self.evaluate(cfg.steps)})
         return rows
 
 

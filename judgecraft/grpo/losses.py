@@ -84,6 +84,7 @@ class LossStats:
     loss: float
     kl: float  # mean per token (0 when kl_coef is 0 and no reference was computed)
     clip_fraction: float  # share of tokens whose ratio was clipped
+    capped_fraction: float = 0.0  # share of tokens whose ratio exceeded is_cap (truncated: no gradient)
 
 
 def policy_loss(
@@ -96,13 +97,22 @@ def policy_loss(
     clip_high: float = 0.2,
     kl_coef: float = 0.0,
     ref_logp: torch.Tensor | None = None,
+    is_cap: float = 0.0,
 ) -> tuple[torch.Tensor, LossStats]:
     """The clipped surrogate (plus kl_coef x KL) for one micro-batch; logp/old_logp/mask are [sequences, tokens].
 
     `mask` is 1 on completion tokens and 0 on padding (prompt tokens never enter these tensors).
+    When `old_logp` are the sampler's log-probs, the ratio corrects for the sampler/trainer mismatch;
+    `is_cap > 0` truncates it there (a token whose ratio is above the cap adds a bounded loss and no
+    gradient), which bounds the negative-advantage side that the PPO clip leaves open.
     """
     mask = mask.to(logp.dtype)
     ratio = torch.exp(logp - old_logp)
+    capped_fraction = 0.0
+    if is_cap > 0:
+        with torch.no_grad():
+            capped_fraction = float(((ratio > is_cap).to(mask.dtype) * mask).sum() / mask.sum().clamp(min=1))
+        ratio = torch.clamp(ratio, max=is_cap)
     adv = advantages.to(logp.dtype).unsqueeze(1)
     unclipped = ratio * adv
     clipped = torch.clamp(ratio, 1 - clip_low, 1 + clip_high) * adv
@@ -118,4 +128,4 @@ def policy_loss(
     with torch.no_grad():
         was_clipped = ((ratio < 1 - clip_low) & (adv < 0)) | ((ratio > 1 + clip_high) & (adv > 0))
         clip_fraction = float((was_clipped.to(mask.dtype) * mask).sum() / mask.sum().clamp(min=1))
-    return loss, LossStats(float(loss.detach()), kl_mean, clip_fraction)
+    return loss, LossStats(float(loss.detach()), kl_mean, clip_fraction, capped_fraction)

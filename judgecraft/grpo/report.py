@@ -14,13 +14,15 @@ import io
 import json
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure  # the object API renders with Agg and never touches pyplot's global state
 from matplotlib.lines import Line2D
+
+from judgecraft.grpo.monitor import copying_flag
 
 # The fixed panels after the reward and its components: (metrics key, title).
 PANELS = [
@@ -29,6 +31,9 @@ PANELS = [
     ("completion_tokens", "completion tokens (mean)"),
     ("zero_std_share", "share of zero-variance groups"),
     ("tokens_per_s", "tokens / s"),
+    ("copy_share", "monitor: share copying the prompt"),
+    ("length_limit_share", "monitor: share at the length limit"),
+    ("logprob_gap_abs", "sampler/trainer |log-prob gap|"),
 ]
 SAMPLES_PER_RUN = 3
 
@@ -39,14 +44,27 @@ class RunMetrics:
     path: Path
     rows: list[dict[str, Any]]
     broken: int  # lines that were not JSON objects
+    eval_rows: list[dict[str, Any]] = field(default_factory=list)  # eval.jsonl beside metrics.jsonl (held-out)
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of one metric; missing, null or non-numeric values are NaN (gaps in the curve)."""
-        steps = np.array([_number(r.get("step"), i) for i, r in enumerate(self.rows)], dtype=float)
-        return steps, np.array([_number(r.get(key)) for r in self.rows], dtype=float)
+        rows = self.eval_rows if key.startswith("eval/") else self.rows
+        steps = np.array([_number(r.get("step"), i) for i, r in enumerate(rows)], dtype=float)
+        return steps, np.array([_number(r.get(key)) for r in rows], dtype=float)
+
+    def evals(self) -> list[str]:
+        return sorted({k for r in self.eval_rows for k in r if k.startswith("eval/") and k != "eval/sample"})
+
+    @property
+    def flag(self) -> str | None:
+        """The reward-hacking monitor's warning for this run (see judgecraft.grpo.monitor), if any."""
+        return copying_flag(self.rows)
 
     def components(self) -> list[str]:
         return sorted({k for r in self.rows for k in r if k.startswith("reward/")})
+
+    def zero_variance(self) -> list[str]:
+        return sorted({k for r in self.rows for k in r if k.startswith("zero_var/")})
 
 
 def _number(value: Any, default: float = math.nan) -> float:
@@ -61,10 +79,21 @@ def metrics_path(run: str | Path) -> Path:
 
 
 def load_run(run: str | Path) -> RunMetrics:
-    """Read one run's metrics.jsonl; a missing file or one without a single valid row is a ValueError."""
+    """Read one run's metrics.jsonl (and eval.jsonl beside it); a file without a valid row is a ValueError."""
     path = metrics_path(run)
     if not path.is_file():
         raise ValueError(f"{path}: no metrics file (a run folder must contain metrics.jsonl)")
+    rows, broken = read_rows(path)
+    if not rows:
+        raise ValueError(f"{path}: no metrics rows ({broken} broken lines)")
+    name = path.parent.name if path.name == "metrics.jsonl" else path.stem
+    evals = path.with_name("eval.jsonl")
+    eval_rows = read_rows(evals)[0] if path.name == "metrics.jsonl" and evals.is_file() else []
+    return RunMetrics(name or str(path), path, rows, broken, eval_rows)
+
+
+def read_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The JSON objects of a JSONL file and the count of broken lines."""
     rows: list[dict[str, Any]] = []
     broken = 0
     with path.open(encoding="utf-8", errors="replace") as f:
@@ -80,10 +109,7 @@ def load_run(run: str | Path) -> RunMetrics:
                 rows.append(row)
             else:
                 broken += 1
-    if not rows:
-        raise ValueError(f"{path}: no metrics rows ({broken} broken lines)")
-    name = path.parent.name if path.name == "metrics.jsonl" else path.stem
-    return RunMetrics(name or str(path), path, rows, broken)
+    return rows, broken
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -102,6 +128,8 @@ def draw(runs: list[RunMetrics]) -> Figure:
     components = sorted({c for run in runs for c in run.components()})
     panels = [("reward_mean", "reward (mean ± std, smoothed)")]
     panels += [(c, c) for c in components] + PANELS
+    panels += [(z, f"monitor: {z}") for z in sorted({z for run in runs for z in run.zero_variance()})]
+    panels += [(e, f"held out: {e}") for e in sorted({e for run in runs for e in run.evals() if e.startswith("eval/")})]
     cols = 3
     rows = math.ceil(len(panels) / cols)
     fig = Figure(figsize=(5 * cols, 3.3 * rows), layout="constrained")
@@ -179,7 +207,8 @@ def render_html(runs: list[RunMetrics], png: bytes, title: str) -> str:
             _cell(s["broken_lines"]),
         ]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    notes = [
+    notes = [f'<p class="flag">{esc(run.name)}: {esc(run.flag)}</p>' for run in runs if run.flag]
+    notes += [
         f"<p>{esc(run.name)}: skipped {run.broken} broken line{'s' * (run.broken != 1)} of {esc(str(run.path))}.</p>"
         for run in runs
         if run.broken

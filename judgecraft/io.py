@@ -178,6 +178,13 @@ def iter_raw_rows(path: str | Path, fields: Fields | None = None, **options: Any
         yield RawRow(chunk.rows[0], payload, chunk.end)
 
 
+def decode_row(raw: RawRow, fields: Fields, max_line_bytes: int = MAX_LINE_BYTES) -> Record:
+    """One row of `iter_raw_rows` as a Record, whatever is wrong with it (for readers that go row by row)."""
+    if isinstance(raw.payload, dict):
+        return record_from_mapping(raw.payload, raw.row, fields)
+    return record_from_line(raw.payload, raw.row, fields, max_line_bytes)
+
+
 def read_records(path: str | Path, fields: Fields | None = None, **options: Any) -> Iterator[Record]:
     """Every row of a JSONL or Parquet dump as a Record, in order, in constant memory."""
     fields = fields or Fields()

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from judgecraft.settings import ScoringSettings
-
 LOSSES = ("grpo", "dr_grpo", "dapo")
 SCALES = ("group", "batch", "none")
 ROLLOUTS = ("vllm", "hf")
@@ -125,8 +123,11 @@ class TrainConfig:
             return self.clip_high
         return 0.28 if self.loss == "dapo" else self.clip_low
 
-    def scoring_settings(self) -> ScoringSettings:
+    def scoring_settings(self) -> Any:
         """This run's scoring fields as the one settings object TRL, verl and the CLI use too."""
+        # Imported here: the 14B GPU check loads this module without the scorer stack (no lxml there).
+        from judgecraft.settings import ScoringSettings
+
         return ScoringSettings(self.construct, self.stage, self.weights or None, self.params or None)
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,25 +17,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache, cached_property
-from typing import NamedTuple
+from functools import cached_property
 
 from lxml import etree
 
 from judgecraft.construct import Construct
+from judgecraft.tagscan import (  # noqa: F401 (TagEvent, detect_prefill and scan_tags are public here too)
+    TagEvent,
+    detect_prefill,
+    scan_tags,
+    tag_pattern,
+    variant_kind,
+)
 
 MAX_TREE_TAGS = 2_000  # tags placed in the section tree; past it they are only counted (no construct has that many)
-
-
-class TagEvent(NamedTuple):
-    """One construct tag in the text."""
-
-    name: str  # canonical (lower-case) name
-    closing: bool
-    self_closing: bool
-    start: int  # span of the tag itself
-    end: int
-    exact: bool  # written exactly as <name> or </name>
 
 
 @dataclass(slots=True)
@@ -102,64 +97,6 @@ class Parsed:
         return self.xml_error is None
 
 
-@cache
-def _tag_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
-    """Opening, closing and self-closing forms of the construct's tags, tolerant of case, spaces and attributes.
-
-    Linear by construction: every quantifier is possessive (no backtracking), and a candidate's
-    scan stops at the next `<` or `>`, so the regions scanned from successive candidates never
-    overlap. Attributes of any length are read, so a long tag cannot hide from the leak check.
-    """
-    alternatives = "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
-    first = "".join(sorted({re.escape(n[0]) for n in names}))  # a `<` not followed by these fails at once
-    return re.compile(rf"<(?=[\s/{first}])\s*+(/)?+\s*+({alternatives})(?=[\s/>])([^<>]*+)>", re.IGNORECASE)
-
-
-@cache
-def _exact_forms(names: tuple[str, ...]) -> dict[str, tuple[str, bool]]:
-    """`<name>` and `</name>` as written plainly: the common case, recognised by one dict look-up."""
-    return {f"<{n}>": (n, False) for n in names} | {f"</{n}>": (n, True) for n in names}
-
-
-def scan_tags(text: str, construct: Construct, limit: int | None = None) -> list[TagEvent]:
-    """The construct tags in the text, in order (case, spaces and attributes tolerated); the first `limit`."""
-    events: list[TagEvent] = []
-    append, exact_forms = events.append, _exact_forms(construct.tag_names)
-    for m in _tag_pattern(construct.tag_names).finditer(text):
-        if limit is not None and len(events) >= limit:
-            break
-        start, end = m.span()
-        plain = exact_forms.get(m.group())
-        if plain is not None:
-            append(TagEvent(plain[0], plain[1], False, start, end, True))
-            continue
-        slash, name, inner = m.groups()
-        closing = slash is not None
-        append(TagEvent(name.lower(), closing, not closing and inner.rstrip().endswith("/"), start, end, False))
-    return events
-
-
-def detect_prefill(prompt: str | None, construct: Construct) -> str:
-    """The construct's opening tags a prompt already ends with (an assistant prefill), else "".
-
-    Only a tail made of nothing but the construct's opening tags and white space counts, so a
-    question that merely mentions a tag is not mistaken for a prefill.
-    """
-    if not prompt:
-        return ""
-    events = scan_tags(prompt[-4096:], construct)
-    tail_start = None
-    for ev in reversed(events):
-        if ev.closing:
-            break
-        tail_start = ev.start
-    if tail_start is None:
-        return ""
-    tail = prompt[-4096:][tail_start:]
-    leftover = _tag_pattern(construct.tag_names).sub("", tail)
-    return tail if not leftover.strip() else ""
-
-
 def parse(completion: str, construct: Construct, prefill: str = "", max_section_chars: int | None = None) -> Parsed:
     """Parse a completion (continuing `prefill`, if any) into a `Parsed`.
 
@@ -214,7 +151,7 @@ class _TreeBuilder:
 
     def feed(self, ev: TagEvent) -> None:
         if not ev.exact:
-            self.variants.add(_variant_kind(self.text[ev.start : ev.end]))
+            self.variants.add(variant_kind(self.text[ev.start : ev.end]))
         if ev.closing:
             self._close(ev)
         else:
@@ -262,7 +199,7 @@ class _TreeBuilder:
         """Tags past MAX_TREE_TAGS: counted (duplicates), and where the final answer starts (the root's
         closing tag, else the last closing tag) with the tags after it (leaks), without building the tree."""
         root, after_root, after_close, count = self.c.root, set(), set(), 0
-        for m in _tag_pattern(self.c.tag_names).finditer(self.text, position):
+        for m in tag_pattern(self.c.tag_names).finditer(self.text, position):
             count += 1
             slash, name = m.group(1, 2)
             name = name.lower()
@@ -349,17 +286,6 @@ class _TreeBuilder:
             leaked=leaked,
             cut=cut,
         )
-
-
-def _variant_kind(tag_text: str) -> str:
-    inner = tag_text.strip("<>/ \t\r\n")
-    if tag_text.rstrip().endswith("/>"):
-        return "self-closing"
-    if any(ch.isspace() for ch in inner) or "=" in inner:
-        return "attributes" if "=" in inner or len(inner.split()) > 1 else "whitespace"
-    if tag_text != tag_text.lower():
-        return "case"
-    return "whitespace"
 
 
 def _effective_parent(c: Construct, name: str, sections: dict[str, list[Section]]) -> str | None:

@@ -28,7 +28,7 @@ from functools import lru_cache
 from judgecraft.bombs import refuse_reason
 from judgecraft.extraction import RESULT_RE, Extracted, extract_answer
 from judgecraft.numbers import close_enough
-from judgecraft.spans import Shape, clean, read_span, top_level_parts
+from judgecraft.spans import ReadsShape, Shape, clean, read_span, top_level_parts
 from judgecraft.worker import BoundedWorker, WorkerCrashed, WorkerTimeout
 
 __all__ = ["RESULT_RE", "AnswerChecker", "Budget", "Extracted", "Gold", "Match", "extract_answer", "parse_gold"]
@@ -59,20 +59,12 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
-class Gold:
+class Gold(ReadsShape):
     """A gold answer, parsed once: its answer span and what it says (`error` when it cannot be used)."""
 
     text: str
     shape: Shape = _EMPTY
     error: str = ""
-
-    @property
-    def values(self) -> tuple[Fraction, ...] | None:
-        return self.shape.values
-
-    @property
-    def percent(self) -> bool:
-        return self.shape.percent
 
     @classmethod
     def from_extracted(cls, extracted: Extracted) -> Gold:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from judgecraft.numbers import last_number, lower_same_length, numbers_in
-from judgecraft.spans import Shape, clean, read_span
+from judgecraft.spans import ReadsShape, Shape, clean, read_span
 
 TAIL_CHARS = 4000  # answers sit at the end: only the tail of a long trace is searched
 SEGMENT_CHARS = 300
@@ -53,7 +52,7 @@ _BARE_WORDS = 4  # a short text with at most this many words outside LaTeX is ta
 
 
 @dataclass(frozen=True, slots=True)
-class Extracted:
+class Extracted(ReadsShape):
     """The answer a text gives: the span as written, how it was found, and what it says."""
 
     segment: str
@@ -64,14 +63,6 @@ class Extracted:
     @property
     def found(self) -> bool:
         return self.how != "none"
-
-    @property
-    def values(self) -> tuple[Fraction, ...] | None:
-        return self.shape.values
-
-    @property
-    def percent(self) -> bool:
-        return self.shape.percent
 
     @property
     def hedge(self) -> str:

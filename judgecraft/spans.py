@@ -79,6 +79,21 @@ class Shape:
         return self.values[0] if self.values is not None and len(self.values) == 1 else None
 
 
+class ReadsShape:
+    """For objects holding a `shape`: its values and percent flag read through them (Gold, Extracted)."""
+
+    __slots__ = ()
+    shape: Shape
+
+    @property
+    def values(self) -> tuple[Fraction, ...] | None:
+        return self.shape.values
+
+    @property
+    def percent(self) -> bool:
+        return self.shape.percent
+
+
 def clean(span: str) -> str:
     """The span without math delimiters, styling, thin spaces inside digit groups and degree signs."""
     s = span.strip()

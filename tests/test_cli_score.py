@@ -183,6 +183,7 @@ def test_parquet_in_and_out_with_conversational_rows_and_custom_fields(tmp_path)
         assert row["total"] == scorer.score(d["completion"], answer=d.get("answer"), prompt=prompt).total
 
 
+@pytest.mark.slow
 def test_workers_and_shards_give_the_same_rows(tmp_path):
     dump = tmp_path / "d.jsonl"
     make_dump(dump, copies=3, bad_every=17)
@@ -256,6 +257,7 @@ def _wait_until(condition, what: str, deadline: float = 300.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("suffix", "workers"), [("jsonl", "2"), ("parquet", "1")])
 def test_sigkill_mid_run_then_rerun_gives_every_row_once_with_identical_scores(tmp_path, suffix, workers):
     dump = tmp_path / "big.jsonl"
@@ -336,6 +338,7 @@ def test_two_runs_on_one_output_one_writes_the_other_exits_2(tmp_path, suffix):
     assert not out.with_name(out.name + ".lock").exists()
 
 
+@pytest.mark.slow
 def test_a_scoring_process_killed_mid_run_does_not_stop_the_run(tmp_path):
     """The OOM killer (here: kill -9) takes one scoring process: its chunk is scored again, the run goes on."""
     dump, out, reference = tmp_path / "d.jsonl", tmp_path / "o.jsonl", tmp_path / "reference.jsonl"

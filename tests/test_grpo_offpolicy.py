@@ -132,6 +132,7 @@ def test_copying_flag_fires_only_when_the_rise_is_copyable():
     assert copying_flag(rows(ramp, [0.0] * 10, [0.0] * 10)) is None  # nothing copies
 
 
+@pytest.mark.slow
 def test_the_14b_check_runs_tiny_on_the_cpu_without_the_scorer_stack(tmp_path):
     import json
     import subprocess

@@ -219,6 +219,7 @@ def test_the_judge_command_reads_parquet_with_chat_messages_and_keeps_bad_rows(s
     assert "Cohen's kappa" in " ".join(res.output.split())
 
 
+@pytest.mark.slow
 def test_a_killed_judge_run_resumes_where_its_checkpoint_says(seed_example, tmp_path):
     dump = tmp_path / "d.jsonl"
     dump.write_text("".join(json.dumps({"id": i, "prompt": f"{QUESTION} ({i})", "completion": seed_example,

@@ -13,6 +13,7 @@ from judgecraft.offline import BatchScorer, ScoreConfig, score_dump
 from judgecraft.strategies import example_completion
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # a local Ray cluster: seconds to start; make test runs it, test-fast skips it
 ROOT = Path(__file__).resolve().parent.parent
 
 

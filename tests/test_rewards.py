@@ -201,6 +201,7 @@ def _score_in_child(payload: bytes) -> list:
     return [trl_call(f, rows)[0] for f in funcs] + [funcs[0].session.scored]
 
 
+@pytest.mark.slow
 def test_unpickled_in_a_spawned_process_like_trls_async_trainer():
     funcs, _ = trl_rewards("pkv", stage="round2")
     with multiprocessing.get_context("spawn").Pool(1) as pool:

@@ -45,6 +45,7 @@ _ROMAN_LETTER_RE = re.compile(r"\\(?:mathrm|rm|text)\s*\{\s*([a-zA-Z])\s*\}")
 # restated, not an answer. Each repetition must consume an operator, so the match is linear.
 _NUMBER = r"\(?\s*-?\d+(?:[.,]\d+)*\s*\)?"
 _UNEVALUATED_RE = re.compile(rf"[\s$]*{_NUMBER}(?:\s*(?:[-+*×÷·−]|\\cdot|\\times|\\div)\s*{_NUMBER})+[\s$.]*")
+_ZERO_DENOMINATOR_RE = re.compile(r"(?<![\d.])\d+\s*/\s*0+(?![\d.])|\\d?frac\s*\{[^{}]{0,50}\}\s*\{\s*0+\s*\}")
 _ROUNDING = Fraction(1, 2 * 10**6)  # math-verify's 6 decimal places, for rounded decimals
 
 
@@ -246,6 +247,8 @@ class AnswerChecker:
             shape.kind == gold.shape.kind == "text" and _norm_string(shape.text) == _norm_string(gold.shape.text)
         ):
             return Match(True, "string", shown)
+        if _ZERO_DENOMINATOR_RE.search(pred.segment):  # undefined: sympy's answer would depend on its caches
+            return Match(False, "undefined", shown, "division by zero")
         if not self.use_math_verify or "open-ended" in shape.hedge or "open-ended" in gold.shape.hedge:
             return Match(False, "string", shown, "no exact match (an open-ended list, or math-verify is off)")
         return self._slow(_latex(pred.segment), _latex(gold.text), budget, shown, gold.text)

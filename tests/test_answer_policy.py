@@ -236,3 +236,10 @@ def test_hostile_megabytes_are_read_from_the_tail_without_error(unit):
     found = extract_answer(text)
     assert len(found.segment) <= 4000  # only the tail is ever searched
     assert isinstance(CHECK.check(text, "24").equal, bool)
+
+
+@pytest.mark.parametrize("text", ["0 0/0", "1 000 0/0", "\\frac{3}{0}", "The answer is 5/0."])
+def test_a_zero_denominator_is_undefined_whatever_sympy_cached(text):
+    """math-verify's verdict on '0/0' depended on what its worker judged before; refused up front instead."""
+    match = CHECK.check(text, "0")
+    assert not match.equal and match.method == "undefined", match

@@ -10,6 +10,9 @@ values out of their declared range or a non-finite total, and the slowest inputs
 and the command that reproduces each. Not part of the test suite.
 
 Run: `nice -n 10 python benchmarks/soak.py --n 1000000 --workers 2` -> benchmarks/results/soak.json.
+A partial report is written every 10,000 inputs; `--resume` continues an interrupted run from it
+(inputs depend on (seed, i) alone, so a resumed run scores exactly the inputs a whole run would).
+Each resumed stretch is listed in `segments` with the commit it ran on.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import math
 import multiprocessing
 import random
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -213,6 +217,7 @@ def main() -> None:
     )
     parser.add_argument("--only", type=int, help="rebuild and score input ONLY of the run, print it and exit")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--resume", action="store_true", help="continue the partial report at --out")
     args = parser.parse_args()
     MATH_VERIFY[0] = not args.no_math_verify
     if args.only is not None:
@@ -222,12 +227,15 @@ def main() -> None:
         console.print(check(args.seed, args.only))
         return
     chunk = 500
-    jobs = [(args.seed, lo, min(args.n, lo + chunk), MATH_VERIFY[0]) for lo in range(0, args.n, chunk)]
     tally = Tally(args)
+    if args.resume and args.out.exists():
+        tally.resume(json.loads(args.out.read_text()))
+    first = tally.counts["inputs"]
+    jobs = [(args.seed, lo, min(args.n, lo + chunk), MATH_VERIFY[0]) for lo in range(first, args.n, chunk)]
     pool = multiprocessing.get_context("spawn").Pool(args.workers) if args.workers > 1 else None
     results = pool.imap(_run_chunk, jobs) if pool else map(_run_chunk, jobs)
     with Progress(console=console) as progress:
-        task = progress.add_task("soak", total=args.n)
+        task = progress.add_task("soak", total=args.n, completed=first)
         for n, batch in enumerate(results, start=1):
             tally.add(batch)
             progress.advance(task, len(batch))
@@ -253,6 +261,20 @@ class Tally:
         self.counts = {"inputs": 0, "exceptions": 0, "component_errors": 0, "out_of_range": 0}
         self.examples: dict[str, list] = {key: [] for key, _ in self.KINDS}
         self.slowest: list[tuple[float, int, dict]] = []
+        self.earlier_s = 0.0  # elapsed time of the stretches before a --resume
+        self.segments: list[dict] = [{"from": 0, "commit": _commit()}]
+
+    def resume(self, report: dict) -> None:
+        """Take over the counts of an interrupted run with the same seed and math-verify setting."""
+        if report.get("seed") != self.args.seed or report.get("math_verify") != MATH_VERIFY[0]:
+            raise SystemExit("--resume: the report at --out was made with another --seed or math-verify setting")
+        self.counts = {key: report[key] for key in self.counts}
+        self.examples = {key: report["examples"].get(key, []) for key in self.examples}
+        self.slowest = [(r["cpu_s"], r["i"], r) for r in report["slowest"]]
+        heapq.heapify(self.slowest)
+        self.earlier_s = report["elapsed_s"]
+        earlier = report.get("segments") or [{"from": 0, "commit": "unknown"}]
+        self.segments = [*earlier, {"from": self.counts["inputs"], "commit": _commit()}]
 
     def add(self, batch: list[dict]) -> None:
         for r in batch:
@@ -267,7 +289,7 @@ class Tally:
                 heapq.heappop(self.slowest)
 
     def write(self, complete: bool) -> dict:
-        args, elapsed = self.args, time.perf_counter() - self.started
+        args, elapsed = self.args, self.earlier_s + time.perf_counter() - self.started
         flag = "" if MATH_VERIFY[0] else " --no-math-verify"
         top = [
             {**r, "cpu_s": round(c, 4), "seconds": round(r["seconds"], 4),
@@ -283,6 +305,8 @@ class Tally:
             "math_verify": MATH_VERIFY[0],
             "seeds": len(seeds()),
             "elapsed_s": round(elapsed, 1),
+            "segments": [{**seg, "to": nxt["from"]} for seg, nxt in zip(self.segments, self.segments[1:], strict=False)]
+            + [{**self.segments[-1], "to": self.counts["inputs"]}],
             "inputs_per_s": round(self.counts["inputs"] / elapsed, 1),
             **self.counts,
             "targets": {"exceptions": 0, "component_errors": 0, "out_of_range": 0, "slowest_cpu_s": 0.1},
@@ -292,6 +316,16 @@ class Tally:
         }
         args.out.write_text(json.dumps(report, indent=2, default=repr) + "\n")
         return report
+
+
+def _commit() -> str:
+    """The commit a stretch of the soak ran on, '+dirty' when the tree had changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "judgecraft"], cwd=ROOT, capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 import typer
+from judge_cases import FAST, QUESTION, SHORT
 from typer.testing import CliRunner
 
 from judgecraft.judge.cache import GenerationCache
@@ -32,28 +33,6 @@ from judgecraft.judge.server import JudgeServer
 from judgecraft.judge.verdict import JudgeError, JudgeSetupError, Verdict
 
 pytestmark = pytest.mark.vllm
-
-QUESTION = "3 beehives make 12 candles. How many hives for 96 candles?"
-FAST = {"rationale_max_chars": 60, "max_tokens": 200}
-SHORT = """<competition>
-<pirate>
-Arr, 96 candles / 12 = 8 batches, and 8 x 3 = 24 hives!
-</pirate>
-<knight>
-Hark! One hive makes 4 candles, so 96 / 4 = 24 hives.
-</knight>
-<viking>
-By Odin, 3 hives per 12 candles; 96 is 8 times 12, so 24 hives.
-</viking>
-<result>
-All three say 24.
-<winner>
-pirate
-</winner>
-</result>
-</competition>
-The answer is 24 hives.
-"""  # a short competition: judge prompts of ~300 tokens keep the CPU tests quick
 
 
 @pytest.fixture(scope="module")

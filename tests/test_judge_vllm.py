@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from judge_cases import FAST, QUESTION, SHORT
 
 from judgecraft import Scorer, load_construct, parse
 from judgecraft.judge.assemble import Trajectories, assemble
@@ -23,28 +24,6 @@ from judgecraft.judge.schema import parse_verdict
 from judgecraft.judge.verdict import JudgeError, Verdict
 
 pytestmark = pytest.mark.vllm
-
-QUESTION = "3 beehives make 12 candles. How many hives for 96 candles?"
-FAST = {"rationale_max_chars": 60, "max_tokens": 200}  # short verdicts: the CPU generates ~60 tokens/s
-SHORT = """<competition>
-<pirate>
-Arr, 96 candles / 12 = 8 batches, and 8 x 3 = 24 hives!
-</pirate>
-<knight>
-Hark! One hive makes 4 candles, so 96 / 4 = 24 hives.
-</knight>
-<viking>
-By Odin, 3 hives per 12 candles; 96 is 8 times 12, so 24 hives.
-</viking>
-<result>
-All three say 24.
-<winner>
-pirate
-</winner>
-</result>
-</competition>
-The answer is 24 hives.
-"""  # a short competition: judge prompts of ~300 tokens keep the CPU tests quick
 
 
 @pytest.fixture(scope="module")

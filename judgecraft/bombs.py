@@ -20,8 +20,8 @@ MAX_POWERS = 64  # each power's operands are read once: 64 x 1,000 characters at
 
 _CODE_RE = re.compile(r"__|\bimport\b|\blambda\b|\beval\b|\bexec\b|\bos\.|\bsys\.|\bsubprocess\b|\bopen\(")
 _POWER_RE = re.compile(r"\^|\*\*")
-_NUMERIC_POWER_RE = re.compile(r"[\d)}]\s*(?:\^|\*\*)\s*[{(]?\s*\d")
-_DIGIT_POWER_RE = re.compile(r"\d\s*(?:\^|\*\*)\s*[{(]?\s*\d")
+_NUMERIC_POWER_RE = re.compile(r"[\d)}]\s*(?:\^|\*\*)\s*(?:[{(]\s*)?\d")
+_DIGIT_POWER_RE = re.compile(r"\d\s*(?:\^|\*\*)\s*(?:[{(]\s*)?\d")
 _BIG_FACTORIAL_RE = re.compile(rf"\d{{{MAX_FACTORIAL_DIGITS + 1},}}\s*!")
 _GROUP_FACTORIAL_RE = re.compile(r"[)}]\s*!")
 _FACTORIAL_WORD_RE = re.compile(r"factorial|\\Gamma|gamma\(")

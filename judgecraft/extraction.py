@@ -37,7 +37,7 @@ _LATEX_ENV_RE = re.compile(
 _NUM = r"-?\d+(?:\.\d+)?(?:/\d+)?"
 _ROOTS_RE = re.compile(rf"\b([a-z])\s*=\s*{_NUM}(?:\s*(?:,|\bor\b|\band\b)\s*(?:\1\s*=\s*)?{_NUM})+")
 _LIST_GAP_RE = re.compile(r"(?:\s|\$|,|;|&|and\b|or\b|\\quad|\\qquad|\\[,;]|\\[()\[\]]|\\text\s*\{[^{}]{0,40}\}|\\)*")
-_PERCENT_AFTER_RE = re.compile(r"\s*\$?\s*(?:\\?%|percent(?:age)?\b|pct\b)")
+_PERCENT_AFTER_RE = re.compile(r"\s*(?:\$\s*)?(?:\\?%|percent(?:age)?\b|pct\b)")
 _ARITHMETIC_LEFT_RE = re.compile(r"(?:\(?\d[\d.]*\)?(?:[ \t]*[+*/^×÷·][ \t]*|[ \t]+[-−][ \t]+))+$")
 _ARITHMETIC_RIGHT_RE = re.compile(r"(?:(?:[ \t]*[+*/^×÷·][ \t]*|[ \t]+[-−][ \t]+)\(?\d[\d.]*\)?)+")
 _LEADING_NOISE_RE = re.compile(r"^(?:\s|\*|:|\\?[\"'`])*")

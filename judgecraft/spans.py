@@ -43,7 +43,7 @@ _SPACING_RE = re.compile(r"\\(?:,|;|:| |quad|qquad|thinspace)|~|\u2009|\u202f|\u
 _COMMA_GROUP_RE = re.compile(r"(?<=\d)\s?(?:\{\s?,\s?\}|,\\!)\s?(?=\d{3}(?!\d))")
 _THIN_GROUP_RE = re.compile(r"(?<=\d)(?:\\,|\{,\}|\\ |\\;|\\:|\\thinspace|~|\u2009|\u202f|\u00a0)(?=\d{3}(?!\d))")
 _SPACE_GROUPS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?: \d{3})+(?![\d,]|\.\d)")
-_DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
+_DEGREE_RE = re.compile(r"\^\s*(?:\{\s*)?\\circ\s*\}?|°|\\degree")
 _FRAC_VARIANT_RE = re.compile(r"\\[dtc]frac")
 _MIXED_RE = re.compile(r"([-+−]?)(\d+) ?(?:\\frac\s*\{(\d+)\}\s*\{(\d+)\}| (\d+)/(\d+)) ?(%|percent|percentage|pct)?")
 _SCALE_AFTER_RE = re.compile(r"(?<=\d)\s+(hundred|thousand|million|billion|trillion)\b")

@@ -186,3 +186,27 @@ def test_unreadable_answers_and_prompts_give_the_floor_and_a_reason():
         assert bd.total == floor and bd.errors, kwargs
     assert scorer.score(GOOD, answer=24).total == scorer.score(GOOD, answer="24").total
     assert scorer.score(GOOD, answer=b"24").total == scorer.score(GOOD, answer="24").total
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "small"),
+    [
+        # "\s*\$?\s*" and "\s*[{(]?\s*" split a run of white space every way before failing: quadratic
+        # answers are read in the last 4,000 characters: 300 -> 3,000
+        ("boxed answer then spaces", lambda n: "The answer is \\boxed{12}" + " " * n + "x", 300),
+        ("power then spaces", lambda n: "\\boxed{9^" + " " * n + "x}", 3_000),
+        ("degree then spaces", lambda n: "\\boxed{30^" + " " * n + "x}", 3_000),
+    ],
+)
+def test_optional_tokens_between_runs_of_white_space_stay_linear(name, make, small):
+    from judgecraft.bombs import refuse_reason
+    from judgecraft.extraction import extract_answer
+    from judgecraft.spans import clean
+
+    def work(n):
+        text = make(n)
+        extract_answer(text)
+        refuse_reason(text)
+        clean(text)
+
+    assert cpu_growth(work, small, small * 10) < 30, name

@@ -41,7 +41,8 @@ _PERCENT_AFTER_RE = re.compile(r"\s*(?:\$\s*)?(?:\\?%|percent(?:age)?\b|pct\b)")
 _ARITHMETIC_LEFT_RE = re.compile(r"(?:\(?\d[\d.]*\)?(?:[ \t]*[+*/^×÷·][ \t]*|[ \t]+[-−][ \t]+))+$")
 _ARITHMETIC_RIGHT_RE = re.compile(r"(?:(?:[ \t]*[+*/^×÷·][ \t]*|[ \t]+[-−][ \t]+)\(?\d[\d.]*\)?)+")
 _LEADING_NOISE_RE = re.compile(r"^(?:\s|\*|:|\\?[\"'`])*")
-_TAIL_NOISE_RE = re.compile(r"\s*(?:I hope it is correct\.?)\s*$", re.IGNORECASE)
+# (?<!\s): a run of white space is tried once, from its start, not from each of its characters
+_TAIL_NOISE_RE = re.compile(r"(?<!\s)\s*(?:I hope it is correct\.?)\s*$", re.IGNORECASE)
 _LEAD_RE = re.compile(
     r"(?:\b(?:not|never|isn't|between|either|from|maybe|perhaps|possibly|probably|but|except|at least|at most"
     r"|(?:no )?(?:more|less|greater|fewer) than|up to|over|under|above|below)\s+|(?:\\neq?|\\[lg]eq?|[<>≤≥≠]=?)\s*)$",

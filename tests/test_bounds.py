@@ -196,6 +196,8 @@ def test_unreadable_answers_and_prompts_give_the_floor_and_a_reason():
         ("boxed answer then spaces", lambda n: "The answer is \\boxed{12}" + " " * n + "x", 300),
         ("power then spaces", lambda n: "\\boxed{9^" + " " * n + "x}", 3_000),
         ("degree then spaces", lambda n: "\\boxed{30^" + " " * n + "x}", 3_000),
+        # found by the soak: "\s*(?:I hope it is correct)\s*$" tried from every character of a run
+        ("number words across newlines", lambda n: "Sam is twenty-" + "\n" * n + "two", 300),
     ],
 )
 def test_optional_tokens_between_runs_of_white_space_stay_linear(name, make, small):

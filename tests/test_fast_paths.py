@@ -6,6 +6,7 @@ rule in turn), so a change that makes a score faster can never change a reward.
 
 from __future__ import annotations
 
+import random
 import re
 from collections import Counter
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from judgecraft import load_construct
 from judgecraft.numbers import _general_value, token_value
-from judgecraft.scores import reflection
+from judgecraft.scores import coherence, reflection
 from judgecraft.tagscan import TagEvent, find_tags, scan_tags, tag_pattern
 from judgecraft.text import words
 
@@ -167,3 +168,22 @@ def _reference_scan(text: str, construct, limit: int | None) -> list[TagEvent]:
         closing = slash is not None
         events.append(TagEvent(name.lower(), closing, not closing and inner.rstrip().endswith("/"), *m.span(), False))
     return events
+
+
+# ---------------------------------------------------------------- coherence
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1), st.integers(2, 10), st.integers(3, 60))
+def test_long_traces_count_looped_ngrams_as_the_counter_does(seed, n, vocabulary):
+    """The hashed count of long traces equals the Counter of word tuples (loops of every length)."""
+    rng = random.Random(seed)
+    pool = [f"w{i}" for i in range(vocabulary)]
+    loop = [rng.choice(pool) for _ in range(rng.randint(1, 40))]
+    tokens: list[str] = []
+    while len(tokens) < coherence.VECTORISE_FROM_WORDS + 500:
+        tokens += loop if rng.random() < 0.3 else [rng.choice(pool) for _ in range(rng.randint(1, 30))]
+    grams = Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
+    looped = sum(c for c in grams.values() if c > 2)
+    assert coherence.looped_ngrams(tokens, n) == looped
+    assert coherence.loop_share(" ".join(tokens), n) == looped / (len(tokens) - n + 1)

@@ -39,10 +39,19 @@ def tag_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"<(?=[\s/{first}])\s*+(/)?+\s*+({alternatives})(?=[\s/>])([^<>]*+)>", re.IGNORECASE)
 
 
+_SHORT_ATTRIBUTES = 256  # attributes read by the regex itself; a longer tag's end is found with str.find
+
+
 @cache
-def _head_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
-    """The head of a tag as `tag_pattern` reads it (`<`, an optional `/`, the name), without the rest."""
-    return re.compile(tag_pattern(names).pattern.removesuffix(r"([^<>]*+)>"), re.IGNORECASE)
+def _short_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
+    """`tag_pattern` with the attributes read only up to `_SHORT_ATTRIBUTES` characters (the rest optional).
+
+    A tag whose attributes go on longer matches only its head here (`<`, `/`, the name), and its end
+    is then found with str.find, which runs at memory speed where the regex steps through the
+    attributes character by character (a 10 MB tag: milliseconds instead of 70).
+    """
+    head = tag_pattern(names).pattern.removesuffix(r"([^<>]*+)>")
+    return re.compile(head + rf"(?:([^<>]{{0,{_SHORT_ATTRIBUTES}}}+)>)?", re.IGNORECASE)
 
 
 @cache
@@ -51,25 +60,23 @@ def _exact_forms(names: tuple[str, ...]) -> dict[str, tuple[str, bool]]:
     return {f"<{n}>": (n, False) for n in names} | {f"</{n}>": (n, True) for n in names}
 
 
+def _long_tag_end(text: str, after: int) -> int:
+    """Where a tag whose head ends at `after` ends (just past its `>`), or -1 when a `<` or the end comes first.
+
+    The search stops at the next `<`, as `[^<>]*` does, so successive heads never scan the same text.
+    """
+    lt = text.find("<", after)
+    gt = text.find(">", after, lt if lt >= 0 else len(text))
+    return gt + 1 if gt >= 0 else -1
+
+
 def find_tags(text: str, names: tuple[str, ...], pos: int = 0) -> Iterator[tuple[int, int, bool, str, int]]:
     """(start, end, closing, name as written, where the attributes start) of each tag: the matches of
-    `tag_pattern(names).finditer(text, pos)`, found faster.
-
-    The head is matched by the regex, the rest (`[^<>]*>`) with str.find, which runs at memory speed
-    where the regex steps through a long tag character by character. Each head looks no further
-    than the next `<`, as the regex does, so the scan stays linear.
-    """
-    head = _head_pattern(names)
-    size = len(text)
-    while (m := head.search(text, pos)) is not None:
-        after = m.end()
-        lt = text.find("<", after)
-        gt = text.find(">", after, lt if lt >= 0 else size)
-        if gt < 0:  # a `<` or the end comes first: not a tag, look again just after this `<`
-            pos = m.start() + 1
-            continue
-        yield m.start(), gt + 1, m.group(1) is not None, m.group(2), after
-        pos = gt + 1
+    `tag_pattern(names).finditer(text, pos)`, without stepping through long attributes."""
+    for m in _short_pattern(names).finditer(text, pos):
+        end = m.end() if m.group(3) is not None else _long_tag_end(text, m.end())
+        if end >= 0:  # else not a tag; the next head is after the next `<`, where finditer goes on
+            yield m.start(), end, m.group(1) is not None, m.group(2), m.end(2)
 
 
 def _self_closing(text: str, inner_start: int, inner_end: int) -> bool:
@@ -84,16 +91,25 @@ def scan_tags(text: str, construct: Construct, limit: int | None = None) -> list
     """The construct tags in the text, in order (case, spaces and attributes tolerated); the first `limit`."""
     events: list[TagEvent] = []
     append, exact_forms = events.append, _exact_forms(construct.tag_names)
-    longest_plain = max(map(len, exact_forms), default=0)
-    for start, end, closing, name, inner_start in find_tags(text, construct.tag_names):
+    for m in _short_pattern(construct.tag_names).finditer(text):
         if limit is not None and len(events) >= limit:
             break
-        plain = exact_forms.get(text[start:end]) if end - start <= longest_plain else None
-        if plain is not None:
-            append(TagEvent(plain[0], plain[1], False, start, end, True))
-            continue
-        self_closing = not closing and _self_closing(text, inner_start, end - 1)
-        append(TagEvent(name.lower(), closing, self_closing, start, end, False))
+        start = m.start()
+        if m.group(3) is not None:  # a short tag, read whole by the regex
+            end = m.end()
+            plain = exact_forms.get(m.group())
+            if plain is not None:
+                append(TagEvent(plain[0], plain[1], False, start, end, True))
+                continue
+        else:
+            end = _long_tag_end(text, m.end())
+            if end < 0:
+                continue
+        slash, name = m.group(1, 2)
+        closing = slash is not None
+        append(
+            TagEvent(name.lower(), closing, not closing and _self_closing(text, m.end(2), end - 1), start, end, False)
+        )
     return events
 
 

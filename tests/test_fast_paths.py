@@ -119,8 +119,30 @@ def test_plain_digit_tokens_take_the_fast_path_with_the_same_value(token, pad):
 
 # ---------------------------------------------------------------- tags
 
-_TAG_BITS = ["<", ">", "/", " ", "\n", "\u2003", "pirate", "PIRATE", "Pirate", "pir", "competition", "winner",
-             "a=1", '"', "x", "\u212a", "knight", "<<", "/>"]  # fmt: skip
+_TAG_BITS = [
+    "<",
+    ">",
+    "/",
+    " ",
+    "\n",
+    "\u2003",
+    "pirate",
+    "PIRATE",
+    "Pirate",
+    "pir",
+    "competition",
+    "winner",
+    "a=1",
+    '"',
+    "x",
+    "\u212a",
+    "knight",
+    "<<",
+    "/>",
+    "y" * 300,
+    " " * 300,
+    "/" + " " * 100,
+]  # the last three run past the 256 attribute characters the tag regex reads itself
 tag_texts = st.lists(st.one_of(st.sampled_from(_TAG_BITS), st.text(max_size=3)), max_size=40).map("".join)
 NAMES = load_construct("pkv").tag_names
 

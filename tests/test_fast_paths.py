@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from itertools import chain
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from judgecraft import load_construct
 from judgecraft.numbers import _general_value, token_value
 from judgecraft.scores import coherence, reflection
 from judgecraft.tagscan import TagEvent, find_tags, scan_tags, tag_pattern
-from judgecraft.text import words
+from judgecraft.text import sentences, words
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -209,3 +210,13 @@ def test_long_traces_count_looped_ngrams_as_the_counter_does(seed, n, vocabulary
     looped = sum(c for c in grams.values() if c > 2)
     assert coherence.looped_ngrams(tokens, n) == looped
     assert coherence.loop_share(" ".join(tokens), n) == looped / (len(tokens) - n + 1)
+
+
+# ---------------------------------------------------------------- words
+
+
+@SETTINGS
+@given(st.one_of(texts, st.text(), st.text(alphabet=" .!?\n\r\u2028\x1c\u3000ab", max_size=30)))
+def test_the_sentences_words_run_together_are_the_words(text):
+    """Context.words reads the words off the sentences (one split for reflection and originality)."""
+    assert list(chain.from_iterable(sentences(text))) == words(text)

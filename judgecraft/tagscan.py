@@ -74,9 +74,10 @@ def find_tags(text: str, names: tuple[str, ...], pos: int = 0) -> Iterator[tuple
     """(start, end, closing, name as written, where the attributes start) of each tag: the matches of
     `tag_pattern(names).finditer(text, pos)`, without stepping through long attributes."""
     for m in _short_pattern(names).finditer(text, pos):
-        end = m.end() if m.group(3) is not None else _long_tag_end(text, m.end())
+        slash, name, attributes = m.groups()
+        end = m.end() if attributes is not None else _long_tag_end(text, m.end())
         if end >= 0:  # else not a tag; the next head is after the next `<`, where finditer goes on
-            yield m.start(), end, m.group(1) is not None, m.group(2), m.end(2)
+            yield m.start(), end, slash is not None, name, m.end(2)
 
 
 def _self_closing(text: str, inner_start: int, inner_end: int) -> bool:

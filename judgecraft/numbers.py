@@ -22,6 +22,7 @@ _CANDIDATE_RE = re.compile(
 _THOUSANDS_RE = re.compile(r"[-−]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 _DECIMAL_COMMA_RE = re.compile(r"[-−]?\d+,\d+")  # "2,74" (a European decimal), when not thousands
 _FRAC_RE = re.compile(r"(?P<sign>[-−]?)\\[dtc]?frac\s*\{\s*(?P<n>[-−]?[\d.]+)\s*\}\s*\{\s*(?P<d>[\d.]+)\s*\}")
+_PERCENT_SUFFIX_RE = re.compile(r"\s*(?:\\?%|[Pp]ercent)$")
 _TIMES_TEN_RE = re.compile(r"\s*\\times\s*10\^\{?(-?\d+)\}?")
 
 _UNITS = {
@@ -185,6 +186,16 @@ def _split_and(phrase: str) -> list[tuple[int, int]]:
 def token_value(raw: str) -> Fraction | None:
     """The exact value of one numeric token (digits, fraction, \\frac, scientific, percent sign kept off)."""
     s = raw.strip().replace("−", "-").replace("{,}", "")
+    if s.isdigit():  # most tokens: plain digits, where every rule of `_general_value` is a no-op
+        try:
+            return Fraction(int(s))
+        except ValueError:  # digits int() cannot read ("²", or more than 4300 of them)
+            return None
+    return _general_value(s)
+
+
+def _general_value(s: str) -> Fraction | None:
+    """`token_value` of a cleaned token, by every rule in turn (fractions, percent, exponents, commas)."""
     try:
         frac = _FRAC_RE.fullmatch(s)
         if frac:
@@ -193,7 +204,7 @@ def token_value(raw: str) -> Fraction | None:
                 return None
             value = Fraction(frac.group("n").replace("−", "-")) / den
             return -value if frac.group("sign") else value
-        s = re.sub(r"\s*(?:\\?%|[Pp]ercent)$", "", s)
+        s = _PERCENT_SUFFIX_RE.sub("", s)
         exponent = 0
         times = _TIMES_TEN_RE.search(s)
         if times:

@@ -25,6 +25,7 @@ from judgecraft.construct import Construct
 from judgecraft.tagscan import (  # noqa: F401 (TagEvent, detect_prefill and scan_tags are public here too)
     TagEvent,
     detect_prefill,
+    find_tags,
     scan_tags,
     tag_pattern,
     variant_kind,
@@ -199,18 +200,17 @@ class _TreeBuilder:
         """Tags past MAX_TREE_TAGS: counted (duplicates), and where the final answer starts (the root's
         closing tag, else the last closing tag) with the tags after it (leaks), without building the tree."""
         root, after_root, after_close, count = self.c.root, set(), set(), 0
-        for m in tag_pattern(self.c.tag_names).finditer(self.text, position):
+        for start, end, closing, written, _ in find_tags(self.text, self.c.tag_names, position):
             count += 1
-            slash, name = m.group(1, 2)
-            name = name.lower()
+            name = written.lower()
             if self.root_close is not None:
                 after_root.add(name)
-            if slash:
+            if closing:
                 self.closes[name] = self.closes.get(name, 0) + 1
-                self.last_close_end = m.end()
+                self.last_close_end = end
                 after_close.clear()
                 if name == root and self.root_close is None:
-                    self.root_close = TagEvent(name, True, False, m.start(), m.end(), False)
+                    self.root_close = TagEvent(name, True, False, start, end, False)
             else:
                 self.opens[name] = self.opens.get(name, 0) + 1
                 after_close.add(name)

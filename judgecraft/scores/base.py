@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from judgecraft.answer import extract_answer
-from judgecraft.text import words
+from judgecraft.text import sentences
 
 if TYPE_CHECKING:
     from judgecraft.answer import AnswerChecker, Extracted, Gold, Match
@@ -60,9 +61,15 @@ class Context:
         """A section's text in lower case (memoised: reflection and originality both read it)."""
         return self.memo(f"lower:{name}", lambda: self.parsed.section_text(name).lower())
 
+    def sentences(self, name: str) -> list[list[str]]:
+        """A section's lower-cased words, sentence by sentence (memoised)."""
+        return self.memo(f"sentences:{name}", lambda: sentences(self.lowered(name)))
+
     def words(self, name: str) -> list[str]:
-        """A section's lower-cased words, punctuation dropped (memoised)."""
-        return self.memo(f"words:{name}", lambda: words(self.lowered(name)))
+        """A section's lower-cased words, punctuation dropped (memoised): the sentences' words, run
+        together (the same words as `text.words`), so the scores that read both share one split and
+        each word's hash is computed once."""
+        return self.memo(f"words:{name}", lambda: list(chain.from_iterable(self.sentences(name))))
 
     def section_answer(self, name: str) -> Extracted:
         """The answer a section's own reasoning reaches (memoised per section)."""

@@ -58,8 +58,20 @@ def _vocabulary(parsed: Parsed) -> tuple[frozenset[str], re.Pattern[str] | None]
     return known[1]
 
 
-def prepare(lowered: str, tokens: list[str], vocab, n: int, fuzzy_words: int, vectorised: bool) -> dict:
-    """A persona's n-gram fingerprint and a bounded sorted-sentence word list, persona vocabulary removed."""
+def prepare(
+    lowered: str,
+    tokens: list[str],
+    vocab,
+    n: int,
+    fuzzy_words: int,
+    vectorised: bool,
+    sentences: list[list[str]] | None = None,
+) -> dict:
+    """A persona's n-gram fingerprint and a bounded sorted-sentence word list, persona vocabulary removed.
+
+    `sentences`: the words of each sentence of the whole text, when already split (they are used
+    only when the text is within the fuzzy part's `fuzzy_words * 8` characters).
+    """
     exact, prefixed = vocab
     unique = set(tokens)
     drop = unique & exact  # set operations and one regex over the distinct words: C speed, linear
@@ -73,7 +85,8 @@ def prepare(lowered: str, tokens: list[str], vocab, n: int, fuzzy_words: int, ve
     else:
         words = [t for t in tokens if t not in drop] if drop else tokens
         size, grams = len(words), set(zip(*(words[i:] for i in range(n)), strict=False))
-    sentences = split_sentences(lowered[: fuzzy_words * 8])
+    if sentences is None or len(lowered) > fuzzy_words * 8:
+        sentences = split_sentences(lowered[: fuzzy_words * 8])
     kept = [[w for w in sentence if w not in drop] for sentence in sentences] if drop else sentences
     ordered = [w for sentence in sorted((s for s in kept if s), key=" ".join) for w in sentence]
     return {"words": size, "grams": grams, "sorted": ordered[:fuzzy_words]}
@@ -115,7 +128,9 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     vocab = _vocabulary(parsed)
     vectorised = max(len(ctx.words(name)) for name in personas) > VECTORISE_FROM_WORDS
     prepared = {
-        name: prepare(ctx.lowered(name), ctx.words(name), vocab, p["ngram"], p["fuzzy_words"], vectorised)
+        name: prepare(
+            ctx.lowered(name), ctx.words(name), vocab, p["ngram"], p["fuzzy_words"], vectorised, ctx.sentences(name)
+        )
         for name in personas
     }
     later = personas[1:]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from functools import cache
 
 from judgecraft.parse import Parsed
@@ -78,29 +79,56 @@ def _marker_hits(lowered: str, patterns: tuple[str, ...]) -> list[tuple[int, int
 
 
 @cache
-def _lexicon(words: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...], tuple[tuple[re.Pattern[str], str], ...]]:
+def _lexicon(words: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...], tuple[tuple[str, bool], ...]]:
     """A lexicon entry is a word or phrase; a trailing * matches any ending (arr* for arr, arrr, arrrr).
 
-    Single words are looked up in a set and starred stems by prefix, over the section's words,
-    which is linear in the text; only multi-word phrases need a regex.
+    Single words are looked up in a set and starred stems by prefix (str.startswith), over the
+    section's distinct words, which is linear in the text; multi-word phrases are found with
+    str.find (see `_count_phrase`).
     """
     exact = frozenset(w.strip("'") for w in words if " " not in w and not w.endswith("*"))
     stems = tuple(w[:-1] for w in words if w.endswith("*") and " " not in w)
-    phrases = tuple(
-        (
-            re.compile(r"(?<!\w)" + re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "") + r"(?!\w)"),
-            w.rstrip("*"),
-        )
-        for w in words
-        if " " in w
-    )
+    phrases = tuple((w.rstrip("*"), w.endswith("*")) for w in words if " " in w)
     return exact, stems, phrases
 
 
-@cache
-def _stem_pattern(stems: tuple[str, ...]) -> re.Pattern[str]:
-    """Words (space-separated, unique) that start with one of the stems."""
-    return re.compile(r"(?<!\S)(?:" + "|".join(map(re.escape, stems)) + r")\S*")
+def _is_word_char(ch: str) -> bool:
+    """The regex class \\w for text: a letter, digit or numeral of any script, or '_'."""
+    return ch.isalnum() or ch == "_"
+
+
+def _stem_words(distinct: Iterable[str], stems: tuple[str, ...]) -> list[str]:
+    """The distinct words that start with a stem, in order.
+
+    Words hold no spaces, so str.startswith finds what a regex over the joined words would; a lone
+    "*" (an empty stem) matched the empty joined text of an empty section too, and still does.
+    """
+    found = [w for w in distinct if w.startswith(stems)]
+    return found if found or "" not in stems else [""]
+
+
+def _count_phrase(lowered: str, phrase: str, starred: bool) -> int:
+    """Occurrences of a phrase as whole words (starred: its last word may go on: 'by the god*').
+
+    The same non-overlapping, left-to-right matches as `(?<!\\w)phrase(?!\\w)` (starred:
+    `(?<!\\w)phrase\\w*`), found with str.find: a regex that opens with a look-behind tries every
+    position of the text, str.find jumps between occurrences.
+    """
+    count, size, at = 0, len(lowered), lowered.find(phrase)
+    while at >= 0:
+        end = at + len(phrase)
+        if at and _is_word_char(lowered[at - 1]):
+            at = lowered.find(phrase, at + 1)
+            continue
+        if starred:
+            while end < size and _is_word_char(lowered[end]):
+                end += 1
+        elif end < size and _is_word_char(lowered[end]):
+            at = lowered.find(phrase, at + 1)
+            continue
+        count += 1
+        at = lowered.find(phrase, end)
+    return count
 
 
 def self_correction(lowered: str, n_words: int, p: dict) -> dict:
@@ -123,13 +151,13 @@ def voice(lowered: str, words: list[str], lexicon: tuple[str, ...], p: dict) -> 
     exact, stems, phrases = _lexicon(lexicon)
     counts = Counter(words)  # one pass; each distinct word is then looked at once (linear, not words x matched)
     used = sorted(counts.keys() & exact)  # set intersection, in C
-    stemmed = _stem_pattern(stems).findall(" ".join(counts)) if stems else []
+    stemmed = _stem_words(counts, stems)
     stems_used = {stem for w in stemmed for stem in stems if w.startswith(stem)}
     used += [stem + "*" for stem in stems if stem in stems_used]
     occurrences = sum(counts[w] for w in {*used, *stemmed} if w in counts)
-    for pattern, phrase in phrases:
+    for phrase, starred in phrases:
         if phrase in lowered:
-            found = sum(1 for _ in pattern.finditer(lowered))
+            found = _count_phrase(lowered, phrase, starred)
             if found:
                 used.append(phrase)
                 occurrences += found

@@ -1,0 +1,222 @@
+"""Fast paths give exactly what the slow path they replace gives, on many generated inputs.
+
+Each fast path is compared with the straightforward version it stands in for (a regex, or every
+rule in turn), so a change that makes a score faster can never change a reward.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from itertools import chain
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from judgecraft import load_construct
+from judgecraft.numbers import _general_value, token_value
+from judgecraft.scores import coherence, reflection
+from judgecraft.tagscan import TagEvent, find_tags, scan_tags, tag_pattern
+from judgecraft.text import sentences, words
+
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Texts rich in the characters the boundaries turn on: letters of several scripts, digits and
+# numerals, '_', spaces, punctuation, and the pieces of the phrases looked for.
+_PIECES = ["good sir", "good", "sir", "by the god", "ho ho", "yo ho", " ", "_", "-", "'", "é", "٣", "²", "x", "\n"]
+texts = st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=4)), max_size=30).map("".join)
+phrases = st.one_of(
+    st.sampled_from(["good sir", "by the god", "ho ho", "yo ho", "a a"]), st.text(min_size=1, max_size=6)
+)
+
+
+def _regex_count(lowered: str, phrase: str, starred: bool) -> int:
+    """The slow path: the look-behind regex `_count_phrase` replaces."""
+    pattern = re.compile(r"(?<!\w)" + re.escape(phrase) + (r"\w*" if starred else "") + r"(?!\w)")
+    return sum(1 for _ in pattern.finditer(lowered))
+
+
+@SETTINGS
+@given(texts, phrases, st.booleans())
+def test_phrase_count_equals_the_regex(text, phrase, starred):
+    assert reflection._count_phrase(text, phrase, starred) == _regex_count(text, phrase, starred)
+
+
+def test_phrase_count_on_overlapping_and_bounded_occurrences():
+    for text, phrase in [("ho ho ho ho", "ho ho"), ("xho ho ho", "ho ho"), ("good sirs, good sir_", "good sir")]:
+        for starred in (False, True):
+            assert reflection._count_phrase(text, phrase, starred) == _regex_count(text, phrase, starred)
+
+
+stems = st.lists(st.one_of(st.sampled_from(["arr", "odin", "thor", "", "é", "_a"]), st.text(max_size=3)), max_size=6)
+
+
+@SETTINGS
+@given(texts, stems)
+def test_stem_words_equal_the_regex_over_joined_words(text, stem_list):
+    """Words that start with a stem, by str.startswith, are those the joined-words regex found."""
+    stem_tuple = tuple(s for s in stem_list if " " not in s)  # lexicon stems never hold a space
+    counts = Counter(words(text.lower()))
+    fast = reflection._stem_words(counts, stem_tuple)
+    slow = (
+        re.compile(r"(?<!\S)(?:" + "|".join(map(re.escape, stem_tuple)) + r")\S*").findall(" ".join(counts))
+        if stem_tuple
+        else []
+    )
+    assert fast == slow
+
+
+@SETTINGS
+@given(texts)
+def test_voice_of_every_persona_is_unchanged_on_generated_text(text):
+    """The whole voice measure against a reference built from the regexes it used to run."""
+    pkv = load_construct("pkv")
+    params = reflection.DEFAULTS
+    for name in pkv.personas:
+        lexicon = pkv.tag(name).voice
+        for lowered in (text.lower(), text.lower() + " arrr matey good sir by the gods odin's skål"):
+            for lex in (lexicon, (*lexicon, "*", "by the god*")):  # an empty stem and a starred phrase too
+                got = reflection.voice(lowered, words(lowered), lex, params)
+                assert got == _reference_voice(lowered, words(lowered), lex, params)
+
+
+def _reference_voice(lowered: str, tokens: list[str], lexicon: tuple[str, ...], p: dict) -> dict:
+    exact = frozenset(w.strip("'") for w in lexicon if " " not in w and not w.endswith("*"))
+    stem_tuple = tuple(w[:-1] for w in lexicon if w.endswith("*") and " " not in w)
+    counts = Counter(tokens)
+    used = sorted(counts.keys() & exact)
+    stem_re = re.compile(r"(?<!\S)(?:" + "|".join(map(re.escape, stem_tuple)) + r")\S*")
+    stemmed = stem_re.findall(" ".join(counts)) if stem_tuple else []
+    stems_used = {stem for w in stemmed for stem in stem_tuple if w.startswith(stem)}
+    used += [stem + "*" for stem in stem_tuple if stem in stems_used]
+    occurrences = sum(counts[w] for w in {*used, *stemmed} if w in counts)
+    for w in lexicon:
+        if " " in w:
+            phrase = w.rstrip("*")
+            found = _regex_count(lowered, phrase, w.endswith("*")) if phrase in lowered else 0
+            if found:
+                used.append(phrase)
+                occurrences += found
+    spam = bool(tokens) and occurrences / len(tokens) > p["voice_spam_share"]
+    value = 0.0 if spam else min(1.0, len(used) / p["target_voice"]) if p["target_voice"] > 0 else 1.0
+    return {"value": value, "distinct": len(used), "used": sorted(used)[:12], "spam": spam}
+
+
+digit_tokens = st.one_of(
+    st.text(alphabet=st.characters(categories=("Nd",)), min_size=1, max_size=30),
+    st.text(alphabet="0123456789²³¹", min_size=1, max_size=12),
+    st.integers(0, 10**40).map(str),
+    st.just("9" * 5000),  # past int()'s 4300 digits
+)
+
+
+@SETTINGS
+@given(digit_tokens, st.sampled_from(["", " ", "\n"]))
+def test_plain_digit_tokens_take_the_fast_path_with_the_same_value(token, pad):
+    raw = pad + token + pad
+    assert token_value(raw) == _general_value(raw.strip())
+
+
+# ---------------------------------------------------------------- tags
+
+_TAG_BITS = [
+    "<",
+    ">",
+    "/",
+    " ",
+    "\n",
+    "\u2003",
+    "pirate",
+    "PIRATE",
+    "Pirate",
+    "pir",
+    "competition",
+    "winner",
+    "a=1",
+    '"',
+    "x",
+    "\u212a",
+    "knight",
+    "<<",
+    "/>",
+    "y" * 300,
+    " " * 300,
+    "/" + " " * 100,
+]  # the last three run past the 256 attribute characters the tag regex reads itself
+tag_texts = st.lists(st.one_of(st.sampled_from(_TAG_BITS), st.text(max_size=3)), max_size=40).map("".join)
+NAMES = load_construct("pkv").tag_names
+
+
+@SETTINGS
+@given(tag_texts, st.integers(0, 5))
+def test_find_tags_equals_the_tag_regex(text, pos):
+    expected = [
+        (m.start(), m.end(), m.group(1) is not None, m.group(2), m.start(3))
+        for m in tag_pattern(NAMES).finditer(text, pos)
+    ]
+    assert list(find_tags(text, NAMES, pos)) == expected
+    for names in (("a", "ab"), ("pir", "pirate")):  # names that prefix one another
+        expected = [(m.start(), m.end(), m.group(1) is not None, m.group(2), m.start(3))
+                    for m in tag_pattern(names).finditer(text)]  # fmt: skip
+        assert list(find_tags(text, names)) == expected
+
+
+@SETTINGS
+@given(tag_texts, st.sampled_from([None, 0, 1, 3]))
+def test_scan_tags_equals_the_regex_scan(text, limit):
+    construct = load_construct("pkv")
+    assert scan_tags(text, construct, limit) == _reference_scan(text, construct, limit)
+
+
+def test_scan_tags_reads_a_long_tag_as_the_regex_does():
+    construct = load_construct("pkv")
+    for text in ("<pirate " + "a=1 " * 5000 + "/ \n>", "<pirate " + " " * 500 + "/" + " " * 500 + ">",
+                 "<pirate " + "x" * 100 + " " * 100 + ">", "<pirate" + " <pirate" * 100):  # fmt: skip
+        assert scan_tags(text, construct) == _reference_scan(text, construct, None)
+
+
+def _reference_scan(text: str, construct, limit: int | None) -> list[TagEvent]:
+    """The slow path: the whole-tag regex, each tag's text looked up and its attributes copied."""
+    events = []
+    plain = {f"<{n}>": (n, False) for n in construct.tag_names} | {f"</{n}>": (n, True) for n in construct.tag_names}
+    for m in tag_pattern(construct.tag_names).finditer(text):
+        if limit is not None and len(events) >= limit:
+            break
+        if m.group() in plain:
+            name, closing = plain[m.group()]
+            events.append(TagEvent(name, closing, False, m.start(), m.end(), True))
+            continue
+        slash, name, inner = m.groups()
+        closing = slash is not None
+        events.append(TagEvent(name.lower(), closing, not closing and inner.rstrip().endswith("/"), *m.span(), False))
+    return events
+
+
+# ---------------------------------------------------------------- coherence
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1), st.integers(2, 10), st.integers(3, 60))
+def test_long_traces_count_looped_ngrams_as_the_counter_does(seed, n, vocabulary):
+    """The hashed count of long traces equals the Counter of word tuples (loops of every length)."""
+    rng = random.Random(seed)
+    pool = [f"w{i}" for i in range(vocabulary)]
+    loop = [rng.choice(pool) for _ in range(rng.randint(1, 40))]
+    tokens: list[str] = []
+    while len(tokens) < coherence.VECTORISE_FROM_WORDS + 500:
+        tokens += loop if rng.random() < 0.3 else [rng.choice(pool) for _ in range(rng.randint(1, 30))]
+    grams = Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
+    looped = sum(c for c in grams.values() if c > 2)
+    assert coherence.looped_ngrams(tokens, n) == looped
+    assert coherence.loop_share(" ".join(tokens), n) == looped / (len(tokens) - n + 1)
+
+
+# ---------------------------------------------------------------- words
+
+
+@SETTINGS
+@given(st.one_of(texts, st.text(), st.text(alphabet=" .!?\n\r\u2028\x1c\u3000ab", max_size=30)))
+def test_the_sentences_words_run_together_are_the_words(text):
+    """Context.words reads the words off the sentences (one split for reflection and originality)."""
+    assert list(chain.from_iterable(sentences(text))) == words(text)

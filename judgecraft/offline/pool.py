@@ -24,11 +24,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from judgecraft import verify_worker
 from judgecraft.io import RawChunk, decode_chunk
 from judgecraft.offline.record import arrow_table, json_line, score_record
 from judgecraft.offline.summary import Summary
 from judgecraft.rows import Fields, Record
 from judgecraft.settings import ScoringSettings
+from judgecraft.worker import share_workers
+from judgecraft.worker_broker import WorkerBroker
 
 WINDOW_PER_WORKER = 4  # chunks in flight per scoring process: enough that none waits on a slow neighbour
 
@@ -75,10 +78,11 @@ class ChunkScorer:
 _worker: ChunkScorer | None = None
 
 
-def _init_worker(parent: int, *args: Any) -> None:
+def _init_worker(parent: int, broker: str, *args: Any) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="exit-with-parent").start()
+    share_workers(broker)  # one math-verify worker (and its caches) for all the scoring processes
     _worker = ChunkScorer(*args)
 
 
@@ -141,15 +145,27 @@ class _Pool:
         self.workers, self.args = workers, args
         self.columns = ["total", *args[0].build().components]
         self.as_json = args[2] == "jsonl"
-        self.executor = self._start()
+        self.broker = WorkerBroker()  # the helper processes (math-verify) the scoring processes share
+        if "correctness" in self.columns:  # answers are checked: math-verify starts beside the scoring processes
+            self.broker.prestart(verify_worker.__name__)
+        try:
+            self.executor = self._start()
+        except BaseException:
+            self.broker.close()
+            raise
 
     def _start(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")  # no fork beside threads; workers import only judgecraft
         return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(os.getpid(), *self.args))  # fmt: skip
+                                   initargs=(os.getpid(), self.broker.address, *self.args))  # fmt: skip
 
     def submit(self, chunk: RawChunk) -> Future[ChunkResult]:
-        return self.executor.submit(_score_chunk, chunk)
+        try:
+            return self.executor.submit(_score_chunk, chunk)
+        except BrokenProcessPool as err:  # a scoring process died since the last result: `result` recovers
+            failed: Future[ChunkResult] = Future()
+            failed.set_exception(err)
+            return failed
 
     def result(self, pending: deque[tuple[RawChunk, Future[ChunkResult]]]) -> ChunkResult:
         chunk, future = pending.popleft()
@@ -199,4 +215,7 @@ class _Pool:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)
+        try:
+            self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)
+        finally:
+            self.broker.close()

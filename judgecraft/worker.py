@@ -221,7 +221,11 @@ class BoundedWorker:
         if process is not None:
             kill_group(process)
 
-    def stop(self) -> None:
+    def stop(self, *, now: bool = False) -> None:
+        """Stop the worker. `now`: kill it first, without waiting for the lock, so that a request or a
+        start-up in flight ends at once (and fails as crashed) instead of being waited for."""
+        if now:
+            self._kill_at_exit()
         with self._lock:
             self._kill()
 

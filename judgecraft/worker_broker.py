@@ -120,7 +120,7 @@ class WorkerBroker:
                     connection.shutdown(socket.SHUT_RDWR)
             workers = list(self._workers.values())
         for worker in workers:
-            worker.stop()
+            worker.stop(now=True)  # a start-up still in progress (nothing needed it yet) is not waited for
         shutil.rmtree(self._folder, ignore_errors=True)
 
     def __enter__(self) -> WorkerBroker:

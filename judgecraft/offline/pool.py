@@ -4,6 +4,9 @@ What scales: the main process only reads raw bytes (JSONL lines, or Arrow batche
 bytes (or Arrow tables) that come back; decoding, scoring, serialising and the partial summary all
 happen in the scoring processes, and what crosses between them is a few large objects per chunk
 (a list of line bytes one way, one bytes blob or Arrow table back), never per-row Python objects.
+The scoring processes share one math-verify worker, owned by a broker in the main process
+(`judgecraft.worker_broker`) and started as the pool starts when answers are checked: one start-up
+(about a CPU-second of sympy imports) beside theirs instead of one each that they would wait for.
 Chunks come back in input order through a bounded window, so memory stays constant and the output
 is written in order, which is what makes a checkpoint a single number.
 """

@@ -81,7 +81,7 @@ class ChunkScorer:
 _worker: ChunkScorer | None = None
 
 
-def _init_worker(parent: int, broker: str, *args: Any) -> None:
+def _init_worker(parent: int, broker: str | None, *args: Any) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="exit-with-parent").start()
@@ -148,19 +148,20 @@ class _Pool:
         self.workers, self.args = workers, args
         self.columns = ["total", *args[0].build().components]
         self.as_json = args[2] == "jsonl"
-        self.broker = WorkerBroker()  # the helper processes (math-verify) the scoring processes share
-        if "correctness" in self.columns:  # answers are checked: math-verify starts beside the scoring processes
+        self.broker = _broker()  # the helper processes (math-verify) the scoring processes share
+        if self.broker is not None and "correctness" in self.columns:  # math-verify starts beside them
             self.broker.prestart(verify_worker.__name__)
         try:
             self.executor = self._start()
         except BaseException:
-            self.broker.close()
+            self._close_broker()
             raise
 
     def _start(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")  # no fork beside threads; workers import only judgecraft
+        broker = self.broker.address if self.broker is not None else None
         return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(os.getpid(), self.broker.address, *self.args))  # fmt: skip
+                                   initargs=(os.getpid(), broker, *self.args))  # fmt: skip
 
     def submit(self, chunk: RawChunk) -> Future[ChunkResult]:
         try:
@@ -221,4 +222,16 @@ class _Pool:
         try:
             self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)
         finally:
+            self._close_broker()
+
+    def _close_broker(self) -> None:
+        if self.broker is not None:
             self.broker.close()
+
+
+def _broker() -> WorkerBroker | None:
+    """A broker, or None where no local socket can be made (then each scoring process starts its own worker)."""
+    try:
+        return WorkerBroker()
+    except OSError:  # e.g. a TMPDIR path too long for a Unix socket
+        return None

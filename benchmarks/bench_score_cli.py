@@ -9,12 +9,17 @@ CPU-second of the whole process tree, the fixed start-up cost (a one-row dump: i
 the math-verify worker each scoring process starts) and the load average around the measurement,
 since the machine may be shared. Writes benchmarks/results/score_cli.json.
 
-    python benchmarks/bench_score_cli.py [--rows 30000] [--repeats 3] [--workers 2]
+CPU seconds are those of every process of the run, the math-verify worker included: this script is
+the child subreaper of the runs, so a helper process that its guardian leaves behind when killed is
+reaped here and counted (and a run that leaves a process alive fails the benchmark).
+
+    python benchmarks/bench_score_cli.py [--rows 30000] [--repeats 3] [--workers 2] [--out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import resource
@@ -40,6 +45,27 @@ def tile_dump(rows: int, path: Path) -> None:
             f.write(json.dumps(row) + "\n")
 
 
+def become_subreaper() -> None:
+    """Orphans of the runs (a killed guardian's worker) are reparented to this process, so their CPU counts."""
+    PR_SET_CHILD_SUBREAPER = 36
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def reap_leftovers(limit: float = 30.0) -> None:
+    """Wait for every process the run left behind; they must all end on their own (they die with the run)."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"a process of the run is still alive {limit:g} s after it ended")
+            time.sleep(0.01)
+
+
 def timed_score(dump: Path, out: Path, workers: int) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -47,6 +73,7 @@ def timed_score(dump: Path, out: Path, workers: int) -> dict:
            "--no-progress"]  # fmt: skip
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     wall = time.perf_counter() - start
+    reap_leftovers()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     rows = sum(1 for _ in out.open(encoding="utf-8"))
@@ -82,7 +109,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=30_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes (quick trials elsewhere)")
     args = parser.parse_args()
+    become_subreaper()
     cores = len(os.sched_getaffinity(0))
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -109,12 +138,13 @@ def main() -> None:
         "startup_seconds": {str(w): s["median_wall_seconds"] for w, s in startup.items()},
         "completions_per_second_per_core": one["rows_per_cpu_second"],
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"bench_score_cli: {args.workers} workers {speedup:.2f}x one worker ({many['median_wall_seconds']:.1f} s vs "
         f"{one['median_wall_seconds']:.1f} s for {args.rows} rows, medians of {args.repeats}; target 1.6x); "
-        f"{one['rows_per_cpu_second']:.0f} rows per CPU-second; load {load_before[0]:.1f} -> {RESULTS}"
+        f"CPU ratio {report['cpu_seconds_ratio']:.2f}; {one['rows_per_cpu_second']:.0f} rows per CPU-second; "
+        f"load {load_before[0]:.1f} -> {args.out}"
     )
 
 

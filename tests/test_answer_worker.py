@@ -90,7 +90,7 @@ def test_the_worker_dies_with_its_parent(ending):
     try:
         guardian = int(parent.stdout.readline())
         workers = _wait_for(
-            lambda: [p for p in _children_of(guardian) if "judgecraft.verify_worker" in _cmdline(p)],
+            lambda: [p for p in _children_of(guardian) if "verify_worker" in _cmdline(p)],
             120,
             "the verify worker under the guardian",
         )

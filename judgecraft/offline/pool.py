@@ -4,6 +4,9 @@ What scales: the main process only reads raw bytes (JSONL lines, or Arrow batche
 bytes (or Arrow tables) that come back; decoding, scoring, serialising and the partial summary all
 happen in the scoring processes, and what crosses between them is a few large objects per chunk
 (a list of line bytes one way, one bytes blob or Arrow table back), never per-row Python objects.
+The scoring processes share one math-verify worker, owned by a broker in the main process
+(`judgecraft.worker_broker`) and started as the pool starts when answers are checked: one start-up
+(about a CPU-second of sympy imports) beside theirs instead of one each that they would wait for.
 Chunks come back in input order through a bounded window, so memory stays constant and the output
 is written in order, which is what makes a checkpoint a single number.
 """
@@ -24,11 +27,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from judgecraft import verify_worker
 from judgecraft.io import RawChunk, decode_chunk
 from judgecraft.offline.record import arrow_table, json_line, score_record
 from judgecraft.offline.summary import Summary
 from judgecraft.rows import Fields, Record
 from judgecraft.settings import ScoringSettings
+from judgecraft.worker import share_workers
+from judgecraft.worker_broker import WorkerBroker
 
 WINDOW_PER_WORKER = 4  # chunks in flight per scoring process: enough that none waits on a slow neighbour
 
@@ -75,10 +81,11 @@ class ChunkScorer:
 _worker: ChunkScorer | None = None
 
 
-def _init_worker(parent: int, *args: Any) -> None:
+def _init_worker(parent: int, broker: str | None, *args: Any) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="exit-with-parent").start()
+    share_workers(broker)  # one math-verify worker (and its caches) for all the scoring processes
     _worker = ChunkScorer(*args)
 
 
@@ -141,15 +148,28 @@ class _Pool:
         self.workers, self.args = workers, args
         self.columns = ["total", *args[0].build().components]
         self.as_json = args[2] == "jsonl"
-        self.executor = self._start()
+        self.broker = _broker()  # the helper processes (math-verify) the scoring processes share
+        if self.broker is not None and "correctness" in self.columns:  # math-verify starts beside them
+            self.broker.prestart(verify_worker.__name__)
+        try:
+            self.executor = self._start()
+        except BaseException:
+            self._close_broker()
+            raise
 
     def _start(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")  # no fork beside threads; workers import only judgecraft
+        broker = self.broker.address if self.broker is not None else None
         return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(os.getpid(), *self.args))  # fmt: skip
+                                   initargs=(os.getpid(), broker, *self.args))  # fmt: skip
 
     def submit(self, chunk: RawChunk) -> Future[ChunkResult]:
-        return self.executor.submit(_score_chunk, chunk)
+        try:
+            return self.executor.submit(_score_chunk, chunk)
+        except BrokenProcessPool as err:  # a scoring process died since the last result: `result` recovers
+            failed: Future[ChunkResult] = Future()
+            failed.set_exception(err)
+            return failed
 
     def result(self, pending: deque[tuple[RawChunk, Future[ChunkResult]]]) -> ChunkResult:
         chunk, future = pending.popleft()
@@ -199,4 +219,19 @@ class _Pool:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)
+        try:
+            self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)
+        finally:
+            self._close_broker()
+
+    def _close_broker(self) -> None:
+        if self.broker is not None:
+            self.broker.close()
+
+
+def _broker() -> WorkerBroker | None:
+    """A broker, or None where no local socket can be made (then each scoring process starts its own worker)."""
+    try:
+        return WorkerBroker()
+    except OSError:  # e.g. a TMPDIR path too long for a Unix socket
+        return None

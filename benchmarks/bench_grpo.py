@@ -252,7 +252,19 @@ def main() -> None:
             "statistic": "median over the timed steps (the first step is a warm-up)",
             "cpu_cores": len(os.sched_getaffinity(0)),
             "trl_generation": "transformers generate (TRL's default, use_vllm=False)",
-            "judgecraft_generation": "in-process vLLM with the LoRA adapter via LoRARequest",
+            "judgecraft_generation": (
+                "in-process vLLM; the LoRA adapter merged into vLLM's weights every step (vllm_weight_sync auto:"
+                " merge on the CPU in float32), so vLLM runs a plain model"
+            ),
+            "judgecraft_update": (
+                "each distinct prompt of a micro-batch runs once and its KV cache serves the group's completions"
+                " (same log-probs and gradients as full rows); no separate old-log-prob pass (one update per batch)"
+            ),
+            "trl_options_checked": (
+                "TRL 1.16 has no option that runs a group's shared prompt once in the update; its vLLM modes"
+                " (server, colocate) were not tried on this CPU: TRL's side is its default path, transformers"
+                " generate"
+            ),
         },
         **results,
         "speedup_steps_per_second": round(ratio, 3),

@@ -151,3 +151,49 @@ def test_the_14b_check_runs_tiny_on_the_cpu_without_the_scorer_stack(tmp_path):
     assert train["grad_norm"] > 0 and math.isfinite(train["loss"]) and train["trained_tokens"] == 64
     assert report["plan"]["train_bytes"] > report["plan"]["parameters"] * 2  # bf16 weights and more
     assert report["comparison"] == {"measured": False, "why": "no CUDA device: memory was not measured"}
+
+
+def test_weight_sync_is_merge_only_on_the_cpu_in_float32():
+    assert TrainConfig().validate().weight_sync(on_gpu=False) == "merge"
+    assert TrainConfig().weight_sync(on_gpu=True) == "lora"
+    assert TrainConfig(dtype="bfloat16").weight_sync(on_gpu=False) == "lora"  # a bf16 merge rounds updates away
+    assert TrainConfig(vllm_weight_sync="lora").weight_sync(on_gpu=False) == "lora"
+    with pytest.raises(TrainConfigError, match="vllm_weight_sync"):
+        TrainConfig(vllm_weight_sync="copy").validate()
+
+
+@pytest.mark.vllm
+def test_merged_weights_in_vllm_are_the_trainers_policy_after_every_update(small_model):
+    """vLLM samples from the merged policy: its log-probs are the trainer's, not the base model's, and stay so
+    after the adapter changes (the prefix cache of the old weights is not reused)."""
+    from judgecraft.grpo.logprobs import completion_logprobs, make_batch
+    from judgecraft.grpo.policy import load_policy
+    from judgecraft.grpo.rollout import VLLMRollout
+
+    torch.manual_seed(0)
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    policy = load_policy(str(small_model), lora_rank=8, lora_targets=targets)
+    tok = policy.tokenizer
+    prompt = tok("You are a pirate. What is 2 + 3? Answer in one short line, please.")["input_ids"]
+    rollout = VLLMRollout(str(small_model), max_lora_rank=8, max_model_len=128, weight_sync="merge")
+    try:
+        for step in range(2):
+            with torch.no_grad():  # an "update": a new adapter, far enough from the base to show
+                for param in policy.trainable_parameters():
+                    param.add_(torch.randn_like(param) * 0.03)
+            rollout.load_policy(policy.model)
+            samples = rollout.generate([prompt], 3, max_tokens=8, temperature=1.0, adapter_dir=None, seed=0, step=step)
+            assert rollout.layers_written == 4 * policy.model.config.num_hidden_layers  # qkv, o, gate_up, down
+            batch = make_batch([prompt] * 3, [s.completion_ids for s in samples], tok.pad_token_id)
+            sampler = torch.zeros_like(batch.completion_mask)
+            for i, s in enumerate(samples):
+                sampler[i, : len(s.logprobs)] = torch.tensor(s.logprobs)
+            with torch.no_grad():
+                trainer = completion_logprobs(policy.model, batch)
+                with policy.reference():
+                    base = completion_logprobs(policy.model, batch)
+            mask = batch.completion_mask
+            assert float(((trainer - sampler) * mask).abs().max()) < 1e-3
+            assert float(((base - sampler) * mask).abs().max()) > 1e-2
+    finally:
+        rollout.close()

@@ -161,6 +161,60 @@ def test_chunked_logprobs_and_gradients_equal_the_full_logits(policy):
         assert float((g - w).norm() / w.norm()) < 1e-3  # float32 sums in another order, nothing more
 
 
+def _logprobs_and_grads(policy, batch, share, chunk=3):
+    policy.model.zero_grad(set_to_none=True)
+    weights = torch.linspace(-1.0, 1.0, batch.completion_ids.numel()).view_as(batch.completion_mask)
+    logp = completion_logprobs(policy.model, batch, chunk=chunk, share_prompts=share)
+    (logp * weights).sum().backward()
+    grads = torch.cat([p.grad.flatten() for p in policy.trainable_parameters()])
+    policy.model.zero_grad(set_to_none=True)
+    return logp.detach(), grads
+
+
+def test_each_prompt_once_gives_the_full_rows_logprobs_and_gradients(small_model):
+    from judgecraft.grpo.logprobs import shares_prompts, split_causal_lm
+    from judgecraft.grpo.policy import load_policy
+
+    torch.manual_seed(1)
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    policy = load_policy(str(small_model), lora_rank=4, lora_targets=targets)
+    with torch.no_grad():
+        for param in policy.trainable_parameters():
+            param.add_(torch.randn_like(param) * 0.02)
+    tok = policy.tokenizer
+    long_prompt = tok("You are a pirate. Answer in one line. What is 2 + 3?")["input_ids"]
+    short_prompt = tok("Name a colour.")["input_ids"]
+    texts = [" It is 5, arr matey.", " 5", " Five!", " Blue is my favourite one", " Red", " Green, arr"]
+    # Two groups of three, prompts of different lengths, completions of different lengths (padding).
+    batch = make_batch([long_prompt] * 3 + [short_prompt] * 3, [tok(t)["input_ids"] for t in texts], tok.pad_token_id)
+    decoder, _ = split_causal_lm(policy.model)
+    assert batch.prefix_ids.shape[0] == 2 and shares_prompts(decoder, batch)
+
+    full, full_grads = _logprobs_and_grads(policy, batch, share=False)
+    once, once_grads = _logprobs_and_grads(policy, batch, share=True)
+    assert torch.allclose(once, full, atol=1e-5, rtol=1e-5)
+    assert float((once_grads - full_grads).norm() / full_grads.norm()) < 1e-4
+    assert float((once_grads - full_grads).abs().max() / full_grads.abs().max()) < 1e-4
+    with torch.no_grad(), policy.reference():  # the reference pass (adapter off, no gradient) takes the same path
+        ref_full = completion_logprobs(policy.model, batch, share_prompts=False)
+        ref_once = completion_logprobs(policy.model, batch)
+    assert torch.allclose(ref_once, ref_full, atol=1e-5, rtol=1e-5) and not torch.allclose(ref_once, once)
+
+    # Single-token completions need no second pass; distinct prompts and checkpointed layers keep full rows.
+    one = make_batch([short_prompt] * 2, [[tok.eos_token_id], tok(" Red")["input_ids"][:1]], tok.pad_token_id)
+    assert torch.allclose(_logprobs_and_grads(policy, one, True)[0], _logprobs_and_grads(policy, one, False)[0])
+    distinct = make_batch([long_prompt, short_prompt], [[5], [6]], tok.pad_token_id)
+    assert not shares_prompts(decoder, distinct)
+    policy.model.get_base_model().gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    try:
+        assert not shares_prompts(decoder, batch)
+        checkpointed, checkpointed_grads = _logprobs_and_grads(policy, batch, share=True)
+    finally:
+        policy.model.get_base_model().gradient_checkpointing_disable()
+    assert torch.allclose(checkpointed, full, atol=1e-5, rtol=1e-5)
+    assert float((checkpointed_grads - full_grads).norm() / full_grads.norm()) < 1e-4
+
+
 def test_adapter_off_is_exactly_the_base_model(policy, small_model):
     from transformers import AutoModelForCausalLM
 

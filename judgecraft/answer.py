@@ -42,8 +42,10 @@ _EMPTY = Shape("empty")
 _SQRT_PAREN_RE = re.compile(r"\\sqrt\s*\(([^()]{1,200})\)")
 _ROMAN_LETTER_RE = re.compile(r"\\(?:mathrm|rm|text)\s*\{\s*([a-zA-Z])\s*\}")
 # Plain numbers joined by + - * × ÷ and nothing else ("1000 - 457", "4 \\cdot 6"): the question
-# restated, not an answer. Each repetition must consume an operator, so the match is linear.
-_NUMBER = r"\(?\s*-?\d+(?:[.,]\d+)*\s*\)?"
+# restated, not an answer. Each repetition must consume an operator, and white space belongs to one
+# place only (a number takes it only inside its parentheses): two adjacent `\s*` would let every gap
+# split its spaces two ways, and a failing span of n operators be retried 4^n ways.
+_NUMBER = r"(?:\(\s*)?-?\d+(?:[.,]\d+)*(?:\s*\))?"
 _UNEVALUATED_RE = re.compile(rf"[\s$]*{_NUMBER}(?:\s*(?:[-+*×÷·−]|\\cdot|\\times|\\div)\s*{_NUMBER})+[\s$.]*")
 _ZERO_DENOMINATOR_RE = re.compile(r"(?<![\d.])\d+\s*/\s*0+(?![\d.])|\\d?frac\s*\{[^{}]{0,50}\}\s*\{\s*0+\s*\}")
 _ROUNDING = Fraction(1, 2 * 10**6)  # math-verify's 6 decimal places, for rounded decimals

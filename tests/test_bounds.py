@@ -212,3 +212,17 @@ def test_optional_tokens_between_runs_of_white_space_stay_linear(name, make, sma
         clean(text)
 
     assert cpu_growth(work, small, small * 10) < 30, name
+
+
+def test_arithmetic_left_undone_is_recognised_in_linear_time():
+    """Found by the soak: '7 * 6 * ... *' (no final number) made the unevaluated-arithmetic check try 4^n splits."""
+    from judgecraft.answer import AnswerChecker
+
+    checker = AnswerChecker(use_math_verify=False)
+
+    def work(n):
+        for i in range(20):  # a new gold each time: no verdict comes from the cache
+            checker.check("7 * 6 * " * n + "*", f"0.{i}{n}")
+
+    assert cpu_growth(work, 2, 4) < 30  # before the fix: thousands of times the work
+    assert checker.check("1000 - 457", "543").method == "unevaluated"  # still refused: the question restated

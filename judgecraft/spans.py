@@ -45,7 +45,10 @@ _THIN_GROUP_RE = re.compile(r"(?<=\d)(?:\\,|\{,\}|\\ |\\;|\\:|\\thinspace|~|\u20
 _SPACE_GROUPS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?: \d{3})+(?![\d,]|\.\d)")
 _DEGREE_RE = re.compile(r"\^\s*(?:\{\s*)?\\circ\s*\}?|°|\\degree")
 _FRAC_VARIANT_RE = re.compile(r"\\[dtc]frac")
-_MIXED_RE = re.compile(r"([-+−]?)(\d+) ?(?:\\frac\s*\{(\d+)\}\s*\{(\d+)\}| (\d+)/(\d+)) ?(%|percent|percentage|pct)?")
+# (?<!\d): a digit run is tried from its start only; from each of its digits, a long run costs n^2
+_MIXED_RE = re.compile(
+    r"([-+−]?)(?<!\d)(\d+) ?(?:\\frac\s*\{(\d+)\}\s*\{(\d+)\}| (\d+)/(\d+)) ?(%|percent|percentage|pct)?"
+)
 _SCALE_AFTER_RE = re.compile(r"(?<=\d)\s+(hundred|thousand|million|billion|trillion)\b")
 _ASSIGN_ALL_RE = re.compile(r"(?<![\w\\])[a-zA-Z]{1,3}(?:_\{?\w{1,4}\}?)?\s*=\s*")
 _CHOICE_RE = re.compile(r"\(?([A-E])\)(?:\s+|$)|([A-E])(?:[.:]\s+|\s*$)|\(([a-e])\)(?:\s+|$)")
@@ -58,7 +61,7 @@ _COMMAND_RE = re.compile(r"\\[a-zA-Z]+")
 _WORD_JOIN_RE = re.compile(r"\b(?:or|and)\b")
 _LINE_BREAK_RE = re.compile(r"(?<=\d)[ \t]*\r?\n\s*(?=[-\d])")
 _ELLIPSIS_RE = re.compile(r"\.\.\.|…|\\[lc]?dots")
-_LATEX_LIST_RE = re.compile(r"\d+(?:,\d+)+")
+_LATEX_LIST_RE = re.compile(r"(?<!\d)\d+(?:,\d+)+")
 _WORD_RE = re.compile(r"[a-z']+|\.\.\.|\\[lc]?dots|[^\sa-z#]")
 _SPLIT_RE = re.compile(r",|;|\\text\s*\{\s*(?:or|and)\s*\}|\bor\b|\band\b")
 

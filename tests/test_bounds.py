@@ -226,3 +226,13 @@ def test_arithmetic_left_undone_is_recognised_in_linear_time():
 
     assert cpu_growth(work, 2, 4) < 30  # before the fix: thousands of times the work
     assert checker.check("1000 - 457", "543").method == "unevaluated"  # still refused: the question restated
+
+
+def test_a_long_run_of_digits_in_a_list_span_is_read_in_linear_time():
+    """Found by the soak: list and mixed-number patterns retried a run of digits from each of its digits."""
+    from judgecraft.spans import read_span
+
+    def work(n):
+        read_span("\\sum_{n=1}^{" + "9" * n + "^{12}} n^{n}, \\sum_{n=1}^{10^{12}} n^{n}", latex=True)
+
+    assert cpu_growth(work, 150, 1_500) < 30

@@ -7,10 +7,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from processes import alive, children_of, cmdline, cpu_ticks, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,51 +35,6 @@ PARENT = textwrap.dedent(
 )
 
 
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_bytes()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2 :].split()
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 :].split()[0] != b"Z"
-
-
-def _cpu_ticks(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_bytes()
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _wait_for(predicate, deadline: float, what: str):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 @pytest.mark.parametrize("ending", ["sigkill", "exit"])
 def test_the_worker_dies_with_its_parent(ending):
@@ -89,21 +44,20 @@ def test_the_worker_dies_with_its_parent(ending):
     )
     try:
         guardian = int(parent.stdout.readline())
-        workers = _wait_for(
-            lambda: [p for p in _children_of(guardian) if "verify_worker" in _cmdline(p)],
-            120,
+        workers = wait_for(
+            lambda: [p for p in children_of(guardian) if "verify_worker" in cmdline(p)],
             "the verify worker under the guardian",
         )
         # Ready workers only wait on stdin: CPU time that grows means the check is running (a state, not a sleep).
-        idle = _cpu_ticks(workers[0])
-        _wait_for(lambda: _cpu_ticks(workers[0]) > idle + 5, 120, "the check to start")
+        idle = cpu_ticks(workers[0])
+        wait_for(lambda: cpu_ticks(workers[0]) > idle + 5, "the check to start")
         if ending == "sigkill":
             parent.send_signal(signal.SIGKILL)
         else:
             parent.stdin.write("go\n")
             parent.stdin.flush()
         parent.wait(60)
-        _wait_for(lambda: not any(_alive(p) for p in [guardian, *workers]), 5, "the worker and guardian to end")
+        wait_for(lambda: not any(alive(p) for p in [guardian, *workers]), "the worker and guardian to end")
     finally:
         if parent.poll() is None:
             parent.kill()

@@ -11,40 +11,16 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
 import pytest
+from processes import wait_for, with_marker
 
 from judgecraft.children import kill_group, spawn, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
-DEADLINE = 60.0  # generous: only an upper bound for a state to be reached, never a measurement
-
-
-def _with_marker(marker: str) -> list[int]:
-    """PIDs of live (non-zombie) processes whose command line contains `marker`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            stat = Path(f"/proc/{entry}/stat").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and stat[stat.rfind(b")") + 2 :][:1] != b"Z":
-            found.append(int(entry))
-    return found
-
-
-def _wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {DEADLINE:g}s: {what}")
-        time.sleep(0.1)
+DEADLINE = 60.0  # generous: only an upper bound for a process to exit, never a measurement
 
 
 def _sleeper(marker: str, grandchild: bool = False) -> list[str]:
@@ -84,14 +60,14 @@ def test_children_and_grandchildren_die_with_the_parent(ending):
     try:
         assert parent.stdout is not None
         assert parent.stdout.readline().strip() == b"ready"
-        _wait_for(lambda: len(_with_marker(marker)) >= 3, "guardian, child and grandchild running")
+        wait_for(lambda: len(with_marker(marker)) >= 3, "guardian, child and grandchild running")
         if ending == "kill":
             parent.send_signal(signal.SIGKILL)
         parent.wait(DEADLINE)
-        _wait_for(lambda: not _with_marker(marker), f"every process of {marker} gone after the parent's {ending}")
+        wait_for(lambda: not with_marker(marker), f"every process of {marker} gone after the parent's {ending}")
     finally:
         parent.kill()
-        for pid in _with_marker(marker):
+        for pid in with_marker(marker):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -110,7 +86,7 @@ def test_a_child_started_from_a_thread_that_ended_lives_on():
         assert process.poll() is None
     finally:
         kill_group(process)
-    _wait_for(lambda: not _with_marker(marker), "killed group gone")
+    wait_for(lambda: not with_marker(marker), "killed group gone")
 
 
 def test_exit_code_passes_through_and_leftovers_are_ended():
@@ -122,7 +98,7 @@ def test_exit_code_passes_through_and_leftovers_are_ended():
     )
     process = spawn([sys.executable, "-c", code])
     assert process.wait(DEADLINE) == 7
-    _wait_for(lambda: not _with_marker(marker), "the command's leftover child ended with it")
+    wait_for(lambda: not with_marker(marker), "the command's leftover child ended with it")
 
 
 def test_stop_group_ends_a_command_that_ignores_sigterm():
@@ -134,4 +110,4 @@ def test_stop_group_ends_a_command_that_ignores_sigterm():
     process = spawn([sys.executable, "-c", code, marker], stdout=subprocess.PIPE, grace=0.5)
     assert process.stdout.readline().strip() == b"up"
     stop_group(process, grace=1.0)
-    _wait_for(lambda: not _with_marker(marker), "a SIGTERM-proof command killed")
+    wait_for(lambda: not with_marker(marker), "a SIGTERM-proof command killed")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from processes import children_of, cmdline, descendants, parents, wait_for
 from typer.testing import CliRunner
 
 from judgecraft import Scorer
@@ -221,42 +222,6 @@ def _checkpoint_now(out: Path) -> Checkpoint | None:
         return None
 
 
-def _parents() -> dict[int, int]:
-    """pid -> parent pid of every live (non-zombie) process."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-            except (OSError, ValueError):
-                continue
-            if state != "Z":
-                out[int(entry.name)] = int(ppid)
-    return out
-
-
-def _descendants(pids: set[int]) -> set[int]:
-    """The live processes below any of `pids` (children, grandchildren, ...), `pids` excluded."""
-    parents, found = _parents(), set()
-    for pid in parents:
-        chain, seen = pid, set()
-        while chain in parents and chain not in seen:
-            seen.add(chain)
-            chain = parents[chain]
-            if chain in pids or chain in found:
-                found.add(pid)
-                break
-    return found - pids
-
-
-def _wait_until(condition, what: str, deadline: float = 300.0) -> None:
-    """Poll for a state, up to a generous deadline (a busy machine is slow, never wrong)."""
-    end = time.monotonic() + deadline
-    while not condition():
-        assert time.monotonic() < end, f"still waiting for: {what}"
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("suffix", "workers"), [("jsonl", "2"), ("parquet", "1")])
 def test_sigkill_mid_run_then_rerun_gives_every_row_once_with_identical_scores(tmp_path, suffix, workers):
@@ -286,13 +251,13 @@ def test_sigkill_mid_run_then_rerun_gives_every_row_once_with_identical_scores(t
         out.unlink(missing_ok=True)
     else:
         pytest.fail("the run always finished before the kill")
-    helpers = _descendants({proc.pid})  # scoring processes, math-verify workers and their guardians
+    helpers = descendants({proc.pid})  # scoring processes, math-verify workers and their guardians
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     checkpoint = Checkpoint.load(out)
     assert checkpoint is not None and not checkpoint.complete  # killed mid-run, with durable progress recorded
     assert 0 < checkpoint.written < len(lines)
-    _wait_until(lambda: not (helpers | _descendants(helpers)) & set(_parents()), "helpers of a killed run to exit")
+    wait_for(lambda: not (helpers | descendants(helpers)) & set(parents()), "helpers of a killed run to exit")
 
     rerun = score_cli(str(dump), "-o", str(out), *args, "--no-progress")
     assert f"{checkpoint.written} rows were already done" in rerun.stdout
@@ -318,7 +283,7 @@ def test_two_runs_on_one_output_one_writes_the_other_exits_2(tmp_path, suffix):
     runs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(2)]  # fmt: skip
     try:
-        _wait_until(lambda: any(p.poll() is not None for p in runs), "one run to give up")
+        wait_for(lambda: any(p.poll() is not None for p in runs), "one run to give up")
         loser = next(p for p in runs if p.poll() is not None)
         winner = next(p for p in runs if p is not loser)
         assert winner.poll() is None  # still holding the output, waiting on its input
@@ -360,8 +325,8 @@ def test_a_scoring_process_killed_mid_run_does_not_stop_the_run(tmp_path):
         out.unlink(missing_ok=True)
         proc = subprocess.Popen([sys.executable, "-m", "judgecraft.cli", "score", str(dump), "-o", str(out), *args],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-        _wait_until(lambda p=proc: p.poll() is not None or _scoring_processes(p.pid), "scoring processes to start")
-        _wait_until(lambda p=proc: p.poll() is not None or (_checkpoint_now(out) or Checkpoint({})).written > 0, "rows")
+        wait_for(lambda p=proc: p.poll() is not None or _scoring_processes(p.pid), "scoring processes to start")
+        wait_for(lambda p=proc: p.poll() is not None or (_checkpoint_now(out) or Checkpoint({})).written > 0, "rows")
         victims = _scoring_processes(proc.pid)
         if proc.poll() is None and victims:
             os.kill(min(victims), signal.SIGKILL)
@@ -376,15 +341,7 @@ def test_a_scoring_process_killed_mid_run_does_not_stop_the_run(tmp_path):
 
 
 def _scoring_processes(pid: int) -> list[int]:
-    found = []
-    for child, parent in _parents().items():
-        if parent == pid:
-            try:
-                if b"spawn_main" in (Path("/proc") / str(child) / "cmdline").read_bytes():
-                    found.append(child)
-            except OSError:
-                continue
-    return found
+    return [child for child in children_of(pid) if "spawn_main" in cmdline(child)]
 
 
 def test_score_does_not_import_torch_or_vllm(tmp_path):

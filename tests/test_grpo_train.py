@@ -8,7 +8,6 @@ config that produced it: a 2-core CI machine cannot afford a run long enough to 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -19,12 +18,11 @@ import time
 import tomllib
 from pathlib import Path
 
-import psutil
 import pytest
+from processes import descendants, identity, still_running, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 LEARNING = ROOT / "benchmarks" / "results" / "grpo_learning"
-DEADLINE = 120.0  # seconds to wait for a process state; generous for a busy machine
 
 
 def tiny_config(tmp: Path) -> Path:
@@ -54,38 +52,15 @@ def start(config: Path, out: Path, steps: int) -> subprocess.Popen:
     )
 
 
-def descendants(pid: int, seen: dict[int, float]) -> None:
-    """Add the live descendants of `pid` to `seen` (pid -> create time, so a reused pid is not mistaken)."""
-    with contextlib.suppress(psutil.NoSuchProcess):
-        for child in psutil.Process(pid).children(recursive=True):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                seen[child.pid] = child.create_time()
+def record(pid: int, seen: set[tuple[int, int]]) -> None:
+    """Add the live descendants of `pid` to `seen`, as (pid, start time): a reused pid is not mistaken."""
+    seen.update(i for i in map(identity, descendants({pid})) if i is not None)
 
 
-def survivors(seen: dict[int, float]) -> list[str]:
-    alive = []
-    for pid, created in seen.items():
-        try:
-            proc = psutil.Process(pid)
-            if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(f"{pid} {' '.join(proc.cmdline())[:120]}")
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
-def wait_until(condition, what: str) -> None:
-    end = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up after {DEADLINE:.0f}s waiting for: {what}")
-        time.sleep(0.5)
-
-
-def watch(proc: subprocess.Popen, seen: dict[int, float], until) -> None:
+def watch(proc: subprocess.Popen, seen: set[tuple[int, int]], until) -> None:
     """Record the process's descendants (polling) until `until()` or the process ends."""
     while proc.poll() is None and not until():
-        descendants(proc.pid, seen)
+        record(proc.pid, seen)
         time.sleep(0.2)
 
 
@@ -93,13 +68,13 @@ def watch(proc: subprocess.Popen, seen: dict[int, float], until) -> None:
 @pytest.mark.vllm
 def test_train_exits_clean_resumes_and_dies_whole_on_sigkill(tmp_path):
     config, out = tiny_config(tmp_path), tmp_path / "run"
-    seen: dict[int, float] = {}
+    seen: set[tuple[int, int]] = set()
     first = start(config, out, steps=1)  # one step, then a normal exit
     watch(first, seen, lambda: False)
     log = first.stdout.read()
     assert first.wait() == 0, log[-3000:]
     assert "grpo: 1 steps" in log and (out / "latest").read_text() == "checkpoint-000001"
-    wait_until(lambda: not survivors(seen), f"no process left after a normal exit: {survivors(seen)}")
+    wait_for(lambda: not still_running(seen), f"no process left after a normal exit: {still_running(seen)}")
 
     second = start(config, out, steps=3)  # resumes at step 1; killed once it is mid-run
     metrics = out / "metrics.jsonl"
@@ -110,10 +85,10 @@ def test_train_exits_clean_resumes_and_dies_whole_on_sigkill(tmp_path):
     for key in ("copy_share", "length_limit_share", "logprob_gap", "capped_fraction", "zero_var/tags"):
         assert key in rows[-1]
     assert rows[-1]["logprob_gap_abs"] is None or rows[-1]["logprob_gap_abs"] < 1.0  # vLLM and HF agree closely
-    descendants(second.pid, seen)
+    record(second.pid, seen)
     second.send_signal(signal.SIGKILL)
     second.wait()
-    wait_until(lambda: not survivors(seen), f"no process left after SIGKILL: {survivors(seen)}")
+    wait_for(lambda: not still_running(seen), f"no process left after SIGKILL: {still_running(seen)}")
 
 
 def test_the_committed_learning_run_matches_its_config_and_improves_held_out():

@@ -6,6 +6,8 @@ completions x 32 tokens per step, temperature 1 over the full vocabulary, the pk
 GRPO loss without KL, AdamW at a constant learning rate with gradient clipping at 1, and gradient
 checkpointing off on both sides (TRL 1.16 turns it on by default). Each side runs in its own process
 for `--steps` steps; the first is a warm-up and is not timed; the figures are medians of the rest.
+The sides take turns step by step (one step of each in a round, never two steps at once), so a slow
+spell of the machine falls on every side alike instead of on whichever side was running then.
 
 Three sides: TRL; judgecraft as it ships (completions whose advantage is 0 skip the update pass: their
 gradient is exactly 0); and judgecraft training every completion, as TRL does (the equal-work figure).
@@ -34,6 +36,20 @@ RESULTS = ROOT / "benchmarks" / "results" / "grpo.json"
 PROMPTS, GROUP, TOKENS = 2, 4, 32
 LEARNING_RATE, SEED = 1e-4, 0
 LORA = dict(r=16, alpha=32, targets=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+
+def wait_for_turn() -> None:
+    """Block until the coordinator lets this side run its next step (no-op when run alone).
+
+    The side says it is idle ("r") and waits for "g"; its end of the pipe closing tells the coordinator
+    it has finished.
+    """
+    fds = os.environ.get("BENCH_GRPO_TURN")
+    if fds:
+        go, ready = map(int, fds.split(","))
+        os.write(ready, b"r")
+        if not os.read(go, 1):
+            raise SystemExit("bench_grpo: the coordinator is gone")
 
 
 def system_prompt() -> str:
@@ -110,6 +126,7 @@ def run_trl(steps: int, out: Path) -> dict:
 
     class Clock(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
+            wait_for_turn()
             self.t0 = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
@@ -176,7 +193,11 @@ def run_judgecraft(steps: int, out: Path, skip_zero_advantage: bool = True) -> d
         save_every=10_000,
         skip_zero_advantage=skip_zero_advantage,
     )
-    rows = GRPOTrainer(cfg).run(resume=False, progress=False)
+    trainer = GRPOTrainer(cfg)
+    trainer.setup(resume=False)
+    trainer.on_step = lambda row: wait_for_turn()  # between steps: the step's clock has stopped
+    wait_for_turn()
+    rows = trainer.run(resume=False, progress=False)
     return {
         "step_seconds": [r["step_seconds"] for r in rows],
         "completion_tokens": [r["completion_tokens"] * PROMPTS * GROUP for r in rows],
@@ -193,13 +214,39 @@ SIDES = {
 }
 
 
-def side(name: str, steps: int) -> dict:
-    """Run one side in a fresh process and read its JSON back."""
+def run_sides(names: list[str], steps: int) -> dict[str, dict]:
+    """Run each side in its own process, taking turns: one step of each side per round, one at a time.
+
+    Every side sets up at once (untimed), then the coordinator hands the machine to one side for one
+    step, waits until it is idle again, and moves on to the next, until every side has ended. A side
+    whose coordinator is gone finds its pipe closed at its next turn and exits.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        result = Path(tmp) / "result.json"
-        cmd = [sys.executable, __file__, "--side", name, "--steps", str(steps), "--out", str(result)]
-        subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        return json.loads(result.read_text())
+        procs, go, ready = {}, {}, {}
+        for name in names:
+            go_r, go[name] = os.pipe()
+            ready[name], ready_w = os.pipe()
+            result = Path(tmp) / f"{name}.json"
+            cmd = [sys.executable, __file__, "--side", name, "--steps", str(steps), "--out", str(result)]
+            env = {**os.environ, "HF_HUB_OFFLINE": "1", "BENCH_GRPO_TURN": f"{go_r},{ready_w}"}
+            procs[name] = subprocess.Popen(cmd, env=env, pass_fds=(go_r, ready_w))
+            os.close(go_r)
+            os.close(ready_w)
+        live = [name for name in names if os.read(ready[name], 1)]  # every side set up and idle
+        rounds = 0
+        while live:
+            rounds += 1
+            print(f"bench_grpo: round {rounds}/{steps + 1} ({', '.join(live)})", flush=True)
+            for name in list(live):
+                os.write(go[name], b"g")
+                if not os.read(ready[name], 1):  # its last step done: it wrote its result and exited
+                    live.remove(name)
+        results = {}
+        for name, proc in procs.items():
+            if proc.wait() != 0:
+                raise SystemExit(f"bench_grpo: side {name} failed (exit {proc.returncode})")
+            results[name] = json.loads((Path(tmp) / f"{name}.json").read_text())
+        return results
 
 
 def summarise(raw: dict) -> dict:
@@ -223,16 +270,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=9)
     parser.add_argument("--side", choices=list(SIDES))
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the report goes")
     args = parser.parse_args()
     if args.side:
         with tempfile.TemporaryDirectory() as tmp:
             args.out.write_text(json.dumps(SIDES[args.side](args.steps, Path(tmp))))
         return
 
-    results = {}
-    for name in SIDES:
-        print(f"bench_grpo: {name}, {args.steps} steps ...", flush=True)
-        results[name] = summarise(side(name, args.steps))
+    print(f"bench_grpo: {', '.join(SIDES)}, {args.steps} steps each, taking turns ...", flush=True)
+    results = {name: summarise(raw) for name, raw in run_sides(list(SIDES), args.steps).items()}
     ratio = results["trl"]["seconds_per_step"] / results["judgecraft"]["seconds_per_step"]
     equal = results["trl"]["seconds_per_step"] / results["judgecraft_equal_work"]["seconds_per_step"]
     rollout = (
@@ -274,13 +320,13 @@ def main() -> None:
         "speedup_rollout_tokens_per_second": round(rollout, 3),
         "target": 2.0,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"bench_grpo: TRL {results['trl']['seconds_per_step']:.1f} s/step, judgecraft "
         f"{results['judgecraft']['seconds_per_step']:.1f} s/step -> {ratio:.2f}x steps/s (target 2x); "
         f"{equal:.2f}x when judgecraft also trains zero-advantage completions (equal work); "
-        f"rollout alone {rollout:.2f}x tokens/s; {RESULTS}"
+        f"rollout alone {rollout:.2f}x tokens/s; {args.results}"
     )
 
 

@@ -154,7 +154,6 @@ def lower_same_length(text: str) -> str:
 
 
 _NUMBER_WORDS = frozenset([*_UNITS, *_TENS, *_SCALES])
-_HYPHENS_TO_SPACES = str.maketrans("-", " ")
 
 
 @lru_cache(maxsize=1024)
@@ -165,7 +164,7 @@ def _words_pattern(present: frozenset[str]) -> re.Pattern[str]:
 
 
 def _word_numbers(lowered: str, last_only: bool = False) -> list[Number]:
-    present = _NUMBER_WORDS.intersection(lowered.translate(_HYPHENS_TO_SPACES).split())
+    present = _NUMBER_WORDS.intersection(lowered.replace("-", " ").split())
     if not present:
         return []
     whole = []

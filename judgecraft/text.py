@@ -1,4 +1,9 @@
-"""Word splitting shared by the scores: str.translate + str.split, several times faster than re.findall(r"\\w+")."""
+"""Word splitting shared by the scores: str.translate + str.split, several times faster than re.findall(r"\\w+").
+
+ASCII text (most of it) is translated as bytes: bytes.translate is one table look-up per character,
+where str.translate with a dict costs about ten times more; the table is built from the same dict,
+so the result is the same.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,46 @@ import string
 _PUNCTUATION_TO_SPACE = str.maketrans({ch: " " for ch in string.punctuation + "“”‘’…—–«»"})
 
 
+def _ascii_table(table: dict[int, str]) -> bytes:
+    """A str.translate table's ASCII part as a bytes.translate table."""
+    out = bytearray(range(128))
+    for code, replacement in table.items():
+        if code < 128:
+            out[code] = ord(replacement)
+    return bytes(out) + bytes(range(128, 256))
+
+
+def translate(text: str, table: dict[int, str], ascii_table: bytes) -> str:
+    """text.translate(table), through bytes when the text is ASCII (`ascii_table` = _ascii_table(table))."""
+    if text.isascii():
+        return text.encode("ascii").translate(ascii_table).decode("ascii")
+    return text.translate(table)
+
+
+_ASCII_TO_SPACE = _ascii_table(_PUNCTUATION_TO_SPACE)
+
+
 def words(text: str) -> list[str]:
     """The words of a text, punctuation dropped (case kept: lower-case the text first if needed)."""
-    return text.translate(_PUNCTUATION_TO_SPACE).split()
+    return translate(text, _PUNCTUATION_TO_SPACE, _ASCII_TO_SPACE).split()
 
 
 _PUNCTUATION_TO_SPACE_OR_BREAK = str.maketrans(
     {ch: " " for ch in string.punctuation + "“”‘’…—–«»"} | {ch: "\n" for ch in ".!?"}
 )
+_ASCII_TO_SPACE_OR_BREAK = _ascii_table(_PUNCTUATION_TO_SPACE_OR_BREAK)
 
 
 def sentences(text: str) -> list[list[str]]:
     """The words of each sentence (split at . ! ? and new lines); empty sentences dropped."""
-    return [w for w in (line.split() for line in text.translate(_PUNCTUATION_TO_SPACE_OR_BREAK).split("\n")) if w]
+    return [
+        w
+        for w in (
+            line.split()
+            for line in translate(text, _PUNCTUATION_TO_SPACE_OR_BREAK, _ASCII_TO_SPACE_OR_BREAK).split("\n")
+        )
+        if w
+    ]
 
 
 STEP_START_RE = re.compile(

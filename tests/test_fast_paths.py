@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import string
 from collections import Counter
 from itertools import chain
 
@@ -15,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from judgecraft import load_construct
+from judgecraft import text as _text
 from judgecraft.numbers import _general_value, token_value
-from judgecraft.scores import coherence, reflection
+from judgecraft.scores import coherence, originality, reflection
 from judgecraft.tagscan import TagEvent, find_tags, scan_tags, tag_pattern
 from judgecraft.text import sentences, words
 
@@ -220,3 +222,73 @@ def test_long_traces_count_looped_ngrams_as_the_counter_does(seed, n, vocabulary
 def test_the_sentences_words_run_together_are_the_words(text):
     """Context.words reads the words off the sentences (one split for reflection and originality)."""
     assert list(chain.from_iterable(sentences(text))) == words(text)
+
+
+# ---------------------------------------------------------------- originality
+
+
+def _reference_prepare(lowered, tokens, vocabulary_words, n, fuzzy_words, vectorised, sentences_=None) -> dict:
+    """The fingerprint as it was computed with a regex over the joined distinct words."""
+    import numpy as np
+
+    exact = frozenset(w for w in vocabulary_words if not w.endswith("*") and " " not in w)
+    prefixes = [re.escape(w[:-1]) for w in vocabulary_words if w.endswith("*")]
+    prefixed = re.compile(r"(?<!\S)(?:" + "|".join(prefixes) + r")\S*") if prefixes else None
+    unique = set(tokens)
+    drop = unique & exact
+    if prefixed is not None:
+        drop.update(prefixed.findall(" ".join(unique)))
+    if vectorised:
+        ids = originality._hashes(tokens)
+        if drop:
+            ids = ids[~np.isin(ids, originality._hashes(list(drop)))]
+        size, grams = int(ids.size), originality.ngram_hashes(ids, n)
+    else:
+        kept_words = [t for t in tokens if t not in drop] if drop else tokens
+        size, grams = len(kept_words), set(zip(*(kept_words[i:] for i in range(n)), strict=False))
+    if sentences_ is None or len(lowered) > fuzzy_words * 8:
+        sentences_ = sentences(lowered[: fuzzy_words * 8])
+    kept = [[w for w in s if w not in drop] for s in sentences_] if drop else sentences_
+    ordered = [w for s in sorted((s for s in kept if s), key=" ".join) for w in s]
+    return {"words": size, "grams": grams, "sorted": ordered[:fuzzy_words]}
+
+
+_VOCABULARY_PIECES = ["arr*", "odin*", "matey", "hark", "thor*", "", "*", "é*", "_a", "good sir", "a*"]
+vocabularies = st.lists(st.one_of(st.sampled_from(_VOCABULARY_PIECES), st.text(max_size=3)), max_size=8).map(
+    lambda ws: tuple(w for w in ws if not (w.endswith("*") and any(ch.isspace() for ch in w)))
+)  # a lexicon's `word*` prefixes never hold white space
+
+
+@SETTINGS
+@given(
+    st.one_of(texts, st.just(""), st.just("arrr matey odin's thor. hark arr.")),
+    vocabularies,
+    st.integers(1, 4),
+    st.booleans(),
+    st.booleans(),
+)
+def test_originality_fingerprint_equals_the_regex_reference(text, vocabulary_words, n, vectorised, pass_sentences):
+    """Persona words dropped by str.startswith give the fingerprint the joined-words regex gave."""
+    import numpy as np
+
+    lowered = text.lower()
+    tokens = words(lowered)
+    split = sentences(lowered) if pass_sentences else None
+    vocab = originality._persona_vocabulary(vocabulary_words)
+    got = originality.prepare(lowered, tokens, vocab, n, 1000, vectorised, split)
+    want = _reference_prepare(lowered, tokens, vocabulary_words, n, 1000, vectorised, split)
+    assert got["words"] == want["words"] and got["sorted"] == want["sorted"]
+    if vectorised:
+        assert np.array_equal(got["grams"], want["grams"])
+    else:
+        assert got["grams"] == want["grams"]
+
+
+@SETTINGS
+@given(st.one_of(texts, st.text(), st.text(alphabet=string.printable, max_size=60), st.binary().map(bytes.hex)))
+def test_ascii_translation_equals_str_translate(text):
+    """The bytes path for ASCII text gives what str.translate gives, for both punctuation tables."""
+    for table in (_text._PUNCTUATION_TO_SPACE, _text._PUNCTUATION_TO_SPACE_OR_BREAK):
+        assert _text.translate(text, table, _text._ascii_table(table)) == text.translate(table)
+        ascii_only = "".join(ch for ch in text if ch.isascii())
+        assert _text.translate(ascii_only, table, _text._ascii_table(table)) == ascii_only.translate(table)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable
+from functools import cache
 
 _PUNCTUATION_TO_SPACE = str.maketrans({ch: " " for ch in string.punctuation + "“”‘’…—–«»"})
 
@@ -77,3 +79,22 @@ def split_steps(trace: str) -> list[str]:
 def count_marked_steps(trace: str) -> int:
     """How many steps begin with an explicit marker (structure the model chose to show)."""
     return sum(1 for _ in STEP_START_RE.finditer(trace))
+
+
+@cache
+def _heads(prefixes: tuple[str, ...]) -> tuple[int, frozenset[str]]:
+    """The length of the shortest prefix, and every prefix cut to that length."""
+    shortest = min(map(len, prefixes))
+    return shortest, frozenset(p[:shortest] for p in prefixes)
+
+
+def words_starting_with(words: Iterable[str], prefixes: tuple[str, ...]) -> list[str]:
+    """The words that start with one of `prefixes`. A word must start with one of the prefixes' heads
+    (their first letters, cut to the shortest prefix): one slice and one set look-up rule out most
+    words before str.startswith tries every prefix."""
+    if not prefixes:
+        return []
+    shortest, heads = _heads(prefixes)
+    if not shortest:
+        return list(words)  # the empty prefix starts every word
+    return [w for w in words if w[:shortest] in heads and w.startswith(prefixes)]

@@ -285,6 +285,16 @@ def test_originality_fingerprint_equals_the_regex_reference(text, vocabulary_wor
 
 
 @SETTINGS
+@given(
+    st.sets(st.text(alphabet="arhoé_ ", max_size=6), max_size=30),
+    st.lists(st.text(alphabet="arhoé_", max_size=4), max_size=6).map(tuple),
+)
+def test_prefixed_words_equal_startswith(words_, prefixes):
+    """The head look-up before str.startswith finds the words str.startswith alone finds (empty prefix too)."""
+    assert sorted(_text.words_starting_with(words_, prefixes)) == sorted(w for w in words_ if w.startswith(prefixes))
+
+
+@SETTINGS
 @given(st.one_of(texts, st.text(), st.text(alphabet=string.printable, max_size=60), st.binary().map(bytes.hex)))
 def test_ascii_translation_equals_str_translate(text):
     """The bytes path for ASCII text gives what str.translate gives, for both punctuation tables."""

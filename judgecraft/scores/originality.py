@@ -23,6 +23,7 @@ from judgecraft.construct import Construct
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score, clip
 from judgecraft.text import sentences as split_sentences
+from judgecraft.text import words_starting_with
 
 DEFAULTS = {
     "ngram": 3,
@@ -80,7 +81,7 @@ def prepare(
     if prefixes is not None:
         # Tokens hold no white space, so this is what `(?<!\S)(?:prefix|...)\S*` found over the joined
         # distinct words (twice as slow); that regex also gave "" for no words and an empty prefix.
-        drop.update([w for w in unique if w.startswith(prefixes)] if unique else [""] if "" in prefixes else [])
+        drop.update(words_starting_with(unique, prefixes) if unique else [""] if "" in prefixes else [])
     if vectorised:
         ids = _hashes(tokens)
         if drop:
@@ -91,7 +92,8 @@ def prepare(
         size, grams = len(words), set(zip(*(words[i:] for i in range(n)), strict=False))
     if sentences is None or len(lowered) > fuzzy_words * 8:
         sentences = split_sentences(lowered[: fuzzy_words * 8])
-    kept = [[w for w in sentence if w not in drop] for sentence in sentences] if drop else sentences
+    # A sentence without persona words (most) is kept as it is: drop.isdisjoint is one C-level test.
+    kept = [s if drop.isdisjoint(s) else [w for w in s if w not in drop] for s in sentences] if drop else sentences
     ordered = list(chain.from_iterable(sorted((s for s in kept if s), key=" ".join)))
     return {"words": size, "grams": grams, "sorted": ordered[:fuzzy_words]}
 

@@ -16,6 +16,7 @@ from functools import cache
 
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score
+from judgecraft.text import words_starting_with
 
 DEFAULTS = {
     # Regular expressions, matched on the lower-cased text.
@@ -103,7 +104,7 @@ def _stem_words(distinct: Iterable[str], stems: tuple[str, ...]) -> list[str]:
     Words hold no spaces, so str.startswith finds what a regex over the joined words would; a lone
     "*" (an empty stem) matched the empty joined text of an empty section too, and still does.
     """
-    found = [w for w in distinct if w.startswith(stems)]
+    found = words_starting_with(distinct, stems)
     return found if found or "" not in stems else [""]
 
 

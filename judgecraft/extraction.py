@@ -279,7 +279,7 @@ def _position(sentence: str, segment: str) -> int:
 
 def _sentence_number(sentence: str, how: str) -> Extracted | None:
     """The result a natural-language sentence states, with the numbers chained to it by hedges."""
-    nums = [n for n in numbers_in(sentence) if n.value is not None]
+    nums = [n for n in numbers_in(sentence) if n.has_value]
     if not nums:
         return None
     lowered = lower_same_length(sentence)
@@ -331,7 +331,7 @@ def _last_expression(tail: str) -> Extracted | None:
         return None
     sentence_start = max(0, number.start - SEGMENT_CHARS)
     window = tail[sentence_start : number.end + 24]
-    nums = [n for n in numbers_in(window) if n.value is not None]
+    nums = [n for n in numbers_in(window) if n.has_value]
     index = next((i for i, n in enumerate(nums) if n.start + sentence_start == number.start), len(nums) - 1)
     if index < 0:
         return None

@@ -39,6 +39,9 @@ _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1
 _AND_RE = re.compile(r"\s+and\s+")
 
 
+_SURELY_READABLE_DIGITS = 640  # sys.set_int_max_str_digits accepts no limit below 640 (0 = none)
+
+
 class Number(NamedTuple):
     """A number found in a text: its span, the text as written, and whether it was a percentage."""
 
@@ -53,6 +56,16 @@ class Number(NamedTuple):
         if self.words:
             return Fraction(words_to_int(self.raw))
         return token_value(self.raw)
+
+    @property
+    def has_value(self) -> bool:
+        """`value is not None`, without building the Fraction for the common case: a token of plain
+        ASCII digits always has one (int() reads it: 640 digits is below any digit limit Python
+        allows), and so does a number in words."""
+        raw = self.raw
+        if self.words or (raw.isascii() and raw.isdigit() and len(raw) <= _SURELY_READABLE_DIGITS):
+            return True
+        return self.value is not None
 
 
 def _is_word_char(ch: str) -> bool:
@@ -100,7 +113,7 @@ def _last_digit_number(text: str) -> Number | None:
             low -= 1  # start the window between two tokens, never inside one
         candidates = _digit_numbers(text[low : last_digit + 32])
         for n in reversed(candidates):
-            if n.value is not None:
+            if n.has_value:
                 return Number(n.start + low, n.end + low, n.raw, n.percent) if low else n
         high = low
     return None

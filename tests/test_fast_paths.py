@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from judgecraft import load_construct
 from judgecraft import text as _text
-from judgecraft.numbers import _general_value, token_value
+from judgecraft.numbers import Number, _general_value, numbers_in, token_value
 from judgecraft.scores import coherence, originality, reflection
 from judgecraft.tagscan import TagEvent, find_tags, scan_tags, tag_pattern
 from judgecraft.text import sentences, words
@@ -118,6 +118,21 @@ digit_tokens = st.one_of(
 def test_plain_digit_tokens_take_the_fast_path_with_the_same_value(token, pad):
     raw = pad + token + pad
     assert token_value(raw) == _general_value(raw.strip())
+
+
+@SETTINGS
+@given(
+    st.one_of(
+        texts,
+        st.text(alphabet="0123456789²٣-−.,/%e {}\\frac", max_size=40),
+        digit_tokens,
+        st.just("9" * 640 + " " + "9" * 641 + " twenty-four and one hundred"),
+    )
+)
+def test_number_has_value_equals_value_is_not_none(text):
+    """The shortcut for plain ASCII digits (no Fraction built) agrees with the value itself."""
+    for number in [*numbers_in(text), *(Number(0, 0, raw, False) for raw in text.split())]:
+        assert number.has_value == (number.value is not None)
 
 
 # ---------------------------------------------------------------- tags

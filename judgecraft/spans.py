@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from judgecraft.numbers import numbers_in, to_fraction
 
@@ -118,7 +119,18 @@ def clean(span: str) -> str:
 
 
 def read_span(span: str, latex: bool | None = None) -> Shape:
-    """Read a whole answer span (see the module docstring). `latex`: the span is a formula (boxed, in $)."""
+    """Read a whole answer span (see the module docstring). `latex`: the span is a formula (boxed, in $).
+
+    The last few reads are kept (a Shape is immutable): within one completion the same span is
+    read again and again (each persona's answer when the number chain around it is tried, when it
+    is made an Extracted, when it is compared), and a group of completions shares one gold answer.
+    A few dozen entries: nothing is kept from one batch of completions to the next.
+    """
+    return _read_span(span, latex)  # positional: read_span(s) and read_span(s, latex=None) share an entry
+
+
+@lru_cache(maxsize=64)
+def _read_span(span: str, latex: bool | None) -> Shape:
     raw = span.strip()
     if len(raw) > MAX_SPAN_CHARS:
         return Shape("expr", raw)  # not read: no answer is this long, and the bomb check refuses it

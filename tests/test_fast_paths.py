@@ -19,6 +19,7 @@ from judgecraft import load_construct
 from judgecraft import text as _text
 from judgecraft.numbers import Number, _general_value, numbers_in, token_value
 from judgecraft.scores import coherence, originality, reflection
+from judgecraft.spans import _read_span, read_span
 from judgecraft.tagscan import TagEvent, find_tags, scan_tags, tag_pattern
 from judgecraft.text import sentences, words
 
@@ -133,6 +134,18 @@ def test_number_has_value_equals_value_is_not_none(text):
     """The shortcut for plain ASCII digits (no Fraction built) agrees with the value itself."""
     for number in [*numbers_in(text), *(Number(0, 0, raw, False) for raw in text.split())]:
         assert number.has_value == (number.value is not None)
+
+
+@SETTINGS
+@given(
+    st.lists(st.one_of(texts, st.sampled_from(["161", "161 hives", "24 or 25", "\\frac{3}{4}", "$1,2$"])), max_size=8)
+)
+def test_read_span_kept_reads_equal_fresh_reads(spans):
+    """A span read again (from the kept reads) gives what a fresh read gives, whichever way `latex` is passed."""
+    fresh = _read_span.__wrapped__
+    for span in spans + spans:
+        assert read_span(span) == fresh(span, None) == read_span(span, latex=None)
+        assert read_span(span, latex=True) == fresh(span, True)
 
 
 # ---------------------------------------------------------------- tags

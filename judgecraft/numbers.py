@@ -122,16 +122,26 @@ def _last_digit_number(text: str) -> Number | None:
 def _digit_numbers(text: str) -> list[Number]:
     found: list[Number] = []
     position = 0
-    while (m := _candidate(text, position)) is not None:
-        start, raw = m.start(), m.group(0)
+    search, match = _CANDIDATE_START_RE.search, _CANDIDATE_RE.match
+    # The leftmost match of _CANDIDATE_RE from `position`, tried only where a candidate can start.
+    while (at := search(text, position)) is not None:
+        start = at.start()
+        m = match(text, start)
+        if m is None:
+            position = start + 1
+            continue
+        raw = m.group(0)
         position = m.end()
         before = text[start - 1] if start else " "
         if raw[0] == "." and (before.isdigit() or before == "."):
             position = start + 1  # "...24" or "1.2.3": look again just after this dot
             continue
-        if _is_word_char(before) or (before == "." and start >= 2 and text[start - 2].isdigit()):
+        if before.isalnum() or before == "_" or (before == "." and start >= 2 and text[start - 2].isdigit()):
             continue  # the tail of a word (x2) or the part after a second dot (1.2.3)
-        if "," in raw and not _THOUSANDS_RE.fullmatch(raw.rstrip("%").rstrip()) and _DECIMAL_COMMA_RE.fullmatch(raw):
+        if "," not in raw:  # most numbers: the two comma rules below do not apply
+            found.append(Number(start, position, raw, raw.endswith(("%", "ercent"))))
+            continue
+        if not _THOUSANDS_RE.fullmatch(raw.rstrip("%").rstrip()) and _DECIMAL_COMMA_RE.fullmatch(raw):
             after = text[position : position + 1]
             if not after.isdigit() and after != ",":
                 found.append(Number(start, position, raw, False))  # one comma, no space: a decimal comma
@@ -145,17 +155,6 @@ def _digit_numbers(text: str) -> list[Number]:
             continue
         found.append(Number(start, position, raw, raw.endswith(("%", "ercent"))))
     return found
-
-
-def _candidate(text: str, position: int) -> re.Match[str] | None:
-    """`_CANDIDATE_RE.search(text, position)`: the same leftmost match, tried only where one can start."""
-    search, match = _CANDIDATE_START_RE.search, _CANDIDATE_RE.match
-    while (start := search(text, position)) is not None:
-        m = match(text, start.start())
-        if m is not None:
-            return m
-        position = start.start() + 1
-    return None
 
 
 def lower_same_length(text: str) -> str:

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from judgecraft import load_construct
+from judgecraft import numbers as _numbers
 from judgecraft import text as _text
 from judgecraft.numbers import Number, _general_value, numbers_in, token_value
 from judgecraft.scores import coherence, originality, reflection
@@ -146,6 +147,45 @@ def test_read_span_kept_reads_equal_fresh_reads(spans):
     for span in spans + spans:
         assert read_span(span) == fresh(span, None) == read_span(span, latex=None)
         assert read_span(span, latex=True) == fresh(span, True)
+
+
+def _reference_digit_numbers(text: str) -> list[Number]:
+    """The digit scan as first written: `_CANDIDATE_RE.search` at each step, then the same rules."""
+    found, position = [], 0
+    while (m := _numbers._CANDIDATE_RE.search(text, position)) is not None:
+        start, raw = m.start(), m.group(0)
+        position = m.end()
+        before = text[start - 1] if start else " "
+        if raw[0] == "." and (before.isdigit() or before == "."):
+            position = start + 1
+            continue
+        if before.isalnum() or before == "_" or (before == "." and start >= 2 and text[start - 2].isdigit()):
+            continue
+        if (
+            "," in raw
+            and not _numbers._THOUSANDS_RE.fullmatch(raw.rstrip("%").rstrip())
+            and _numbers._DECIMAL_COMMA_RE.fullmatch(raw)
+        ):
+            after = text[position : position + 1]
+            if not after.isdigit() and after != ",":
+                found.append(Number(start, position, raw, False))
+                continue
+        if "," in raw and not _numbers._THOUSANDS_RE.match(raw):
+            offset = 0
+            for piece in raw.split(","):
+                if piece and piece.lstrip("-−")[:1].isdigit():
+                    found.append(Number(start + offset, start + offset + len(piece), piece, False))
+                offset += len(piece) + 1
+            continue
+        found.append(Number(start, position, raw, raw.endswith(("%", "ercent"))))
+    return found
+
+
+@SETTINGS
+@given(st.one_of(texts, st.text(alphabet="0123456789²٣-−.,/%e {}\\frac_x", max_size=50), digit_tokens))
+def test_digit_scan_equals_the_search_reference(text):
+    """The digit scan with its candidate search written out finds what `_CANDIDATE_RE.search` found."""
+    assert _numbers._digit_numbers(text) == _reference_digit_numbers(text)
 
 
 # ---------------------------------------------------------------- tags

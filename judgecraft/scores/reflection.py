@@ -10,7 +10,6 @@ sections without a lexicon (a <think> trace) only self-correction counts.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable
 from functools import cache
 
@@ -150,12 +149,13 @@ def self_correction(lowered: str, n_words: int, p: dict) -> dict:
 
 def voice(lowered: str, words: list[str], lexicon: tuple[str, ...], p: dict) -> dict:
     exact, stems, phrases = _lexicon(lexicon)
-    counts = Counter(words)  # one pass; each distinct word is then looked at once (linear, not words x matched)
-    used = sorted(counts.keys() & exact)  # set intersection, in C
-    stemmed = _stem_words(counts, stems)
+    distinct = set(words)  # one pass; each distinct word is then looked at once (linear, not words x matched)
+    used = sorted(distinct & exact)  # set intersection, in C
+    stemmed = _stem_words(distinct, stems)
     stems_used = {stem for w in stemmed for stem in stems if w.startswith(stem)}
     used += [stem + "*" for stem in stems if stem in stems_used]
-    occurrences = sum(counts[w] for w in {*used, *stemmed} if w in counts)
+    voiced = {*used, *stemmed}
+    occurrences = sum(map(voiced.__contains__, words))  # the words that are voice words, counted in C
     for phrase, starred in phrases:
         if phrase in lowered:
             found = _count_phrase(lowered, phrase, starred)

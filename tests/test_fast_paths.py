@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from judgecraft import load_construct
 from judgecraft import text as text_module
 from judgecraft.numbers import _general_value, token_value
+from judgecraft.parse import _TreeBuilder
 from judgecraft.scores import coherence, reflection
-from judgecraft.tagscan import TagEvent, find_tags, scan_tags, tag_pattern
+from judgecraft.tagscan import TagEvent, TagTally, scan_tags, tag_pattern, tally_tags
 from judgecraft.text import sentences, words
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -147,21 +148,68 @@ _TAG_BITS = [
     "/" + " " * 100,
 ]  # the last three run past the 256 attribute characters the tag regex reads itself
 tag_texts = st.lists(st.one_of(st.sampled_from(_TAG_BITS), st.text(max_size=3)), max_size=40).map("".join)
+_WHOLE_TAGS = ["<pirate>", "</pirate>", "<competition>", "</competition>", "</COMPETITION >", "<knight a=1>",
+               "</knight>", "<winner/>", "</Winner>", "so 24", "<pirate " + "y" * 300 + ">",
+               "</competition " + " " * 300 + ">", "</competition " + " " * 300]  # fmt: skip
+tag_runs = st.lists(st.one_of(st.sampled_from(_WHOLE_TAGS), tag_texts), max_size=30).map("".join)
 NAMES = load_construct("pkv").tag_names
 
 
+def _tally_from_regex(text: str, names: tuple[str, ...], pos: int = 0) -> TagTally:
+    matches = list(tag_pattern(names).finditer(text, pos))
+    closing = [i for i, m in enumerate(matches) if m.group(1) is not None]
+    return TagTally(
+        [m.group(2) for m in matches],
+        closing,
+        [matches[i].start() for i in closing],
+        [matches[i].end() for i in closing],
+    )
+
+
 @SETTINGS
-@given(tag_texts, st.integers(0, 5))
-def test_find_tags_equals_the_tag_regex(text, pos):
-    expected = [
-        (m.start(), m.end(), m.group(1) is not None, m.group(2), m.start(3))
-        for m in tag_pattern(NAMES).finditer(text, pos)
-    ]
-    assert list(find_tags(text, NAMES, pos)) == expected
+@given(st.one_of(tag_texts, tag_runs), st.integers(0, 5))
+def test_tally_tags_equals_the_tag_regex(text, pos):
+    assert tally_tags(text, NAMES, pos) == _tally_from_regex(text, NAMES, pos)
     for names in (("a", "ab"), ("pir", "pirate")):  # names that prefix one another
-        expected = [(m.start(), m.end(), m.group(1) is not None, m.group(2), m.start(3))
-                    for m in tag_pattern(names).finditer(text)]  # fmt: skip
-        assert list(find_tags(text, names)) == expected
+        assert tally_tags(text, names) == _tally_from_regex(text, names)
+
+
+def _reference_tally_rest(builder: _TreeBuilder, position: int) -> None:
+    """The slow path `tally_rest` replaced: every tag in turn, through the whole-tag regex."""
+    root, after_root, after_close, count = builder.c.root, set(), set(), 0
+    for m in tag_pattern(builder.c.tag_names).finditer(builder.text, position):
+        count += 1
+        name = m.group(2).lower()
+        if builder.root_close is not None:
+            after_root.add(name)
+        if m.group(1) is not None:
+            builder.closes[name] = builder.closes.get(name, 0) + 1
+            builder.last_close_end = m.end()
+            after_close.clear()
+            if name == root and builder.root_close is None:
+                builder.root_close = TagEvent(name, True, False, m.start(), m.end(), False)
+        else:
+            builder.opens[name] = builder.opens.get(name, 0) + 1
+            after_close.add(name)
+    builder.rest_leaks = after_root if builder.root_close is not None else after_close
+    builder.rest_count = count
+
+
+@SETTINGS
+@given(tag_runs, st.integers(0, 5), st.booleans())
+def test_tally_rest_equals_the_tag_by_tag_count(text, pos, root_closed_before):
+    """Past the tree cap, the counts, the final answer's start and the leaks are those of the tag-by-tag loop."""
+    construct = load_construct("pkv")
+    state = ("opens", "closes", "root_close", "last_close_end", "rest_leaks", "rest_count")
+    builders = []
+    for tally in (_TreeBuilder.tally_rest, _reference_tally_rest):
+        builder = _TreeBuilder(text, construct)
+        builder.opens, builder.closes, builder.last_close_end = {"pirate": 1}, {"knight": 2}, 3
+        if root_closed_before:
+            builder.root_close = TagEvent("competition", True, False, 0, 0, True)
+        tally(builder, pos)
+        builders.append({key: getattr(builder, key) for key in state})
+    assert builders[0] == builders[1]
 
 
 @SETTINGS

@@ -15,7 +15,6 @@ would be zero for a chat template that pre-inserts the opening tags).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,6 +30,7 @@ from judgecraft.tagscan import (  # noqa: F401 (TagEvent, detect_prefill and sca
     tally_tags,
     variant_kind,
 )
+from judgecraft.text import has_word
 
 MAX_TREE_TAGS = 2_000  # tags placed in the section tree; past it they are only counted (no construct has that many)
 
@@ -387,7 +387,8 @@ def winner_choice(parsed: Parsed) -> tuple[str | None, str]:
     bare = content.strip(WINNER_TRIM).lower()
     if bare in c.personas:
         return bare, "exact"
-    named = {name for name in c.personas if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", content.lower())}
+    lowered = content.lower()
+    named = {name for name in c.personas if has_word(lowered, name)}
     if len(named) == 1:
         return named.pop(), "with_text"
     return None, "several" if named else "none"

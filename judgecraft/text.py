@@ -59,6 +59,27 @@ def sentences(text: str) -> list[list[str]]:
     return [w for w in (line.split() for line in _translate(text, _PUNCTUATION_TO_SPACE_OR_BREAK).split("\n")) if w]
 
 
+def has_word(text: str, word: str) -> bool:
+    """Whether `word` occurs in `text` with no word character (regex \\w) just before or after it.
+
+    What `re.search(rf"(?<!\\w){re.escape(word)}(?!\\w)", text)` tells, by str.find: a regex that opens
+    with a look-behind is tried at every position (9 ms for a 100 KB winner section, read by five
+    components), str.find jumps between occurrences.
+    """
+    at, size = text.find(word), len(text)
+    while at >= 0:
+        end = at + len(word)
+        if (at == 0 or not _is_word_char(text[at - 1])) and (end == size or not _is_word_char(text[end])):
+            return True
+        at = text.find(word, at + 1)
+    return False
+
+
+def _is_word_char(ch: str) -> bool:
+    """The regex class \\w for text: a letter, digit or numeral of any script, or '_'."""
+    return ch.isalnum() or ch == "_"
+
+
 STEP_START_RE = re.compile(
     r"^[ \t]*+(?:\d{1,3}[.)]\s|step\s*+\d{1,3}\s*+[:.)]|(?:first|second|third|next|then|finally|lastly)\b,?|[-*•]\s)",
     re.IGNORECASE | re.MULTILINE,

@@ -21,7 +21,7 @@ from judgecraft.numbers import _general_value, token_value
 from judgecraft.parse import _TreeBuilder
 from judgecraft.scores import coherence, reflection
 from judgecraft.tagscan import TagEvent, TagTally, scan_tags, tag_pattern, tally_tags
-from judgecraft.text import sentences, words
+from judgecraft.text import has_word, sentences, words
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -50,6 +50,17 @@ def test_phrase_count_on_overlapping_and_bounded_occurrences():
     for text, phrase in [("ho ho ho ho", "ho ho"), ("xho ho ho", "ho ho"), ("good sirs, good sir_", "good sir")]:
         for starred in (False, True):
             assert reflection._count_phrase(text, phrase, starred) == _regex_count(text, phrase, starred)
+
+
+@SETTINGS
+@given(texts, st.one_of(phrases, st.sampled_from(["pirate", "knight", "viking", "é", "_"])))
+def test_has_word_equals_the_look_behind_regex(text, word):
+    """winner_choice's word test, by str.find, says what the look-behind regex said."""
+    edges = ("", " ", "_", "3", "٣", "²", "é", "-")
+    around = [f"{text} {word}"] + [f"{a}{word}{b}" for a in edges for b in edges]
+    for lowered in (text.lower(), *(t.lower() for t in around)):
+        expected = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", lowered) is not None
+        assert has_word(lowered, word) == expected
 
 
 stems = st.lists(st.one_of(st.sampled_from(["arr", "odin", "thor", "", "é", "_a"]), st.text(max_size=3)), max_size=6)

@@ -6,8 +6,10 @@ benchmarks/hostile.py at small sizes. Input i is built from seed `--seed` and i 
 reproducible with any number of workers): a seed text, 1-4 mutations (flip, insert a hostile
 fragment, delete, duplicate, splice, truncate, case, a run of one character), and an answer and a
 prompt of any type. Reported: exceptions raised by `score`, components that failed inside it,
-values out of their declared range or a non-finite total, and the slowest inputs with their size
-and the command that reproduces each. Not part of the test suite.
+values out of their declared range or a non-finite total, and the slowest inputs with their size,
+the CPU time the garbage collector took during each (`gc_cpu_s`, `gc_full`: a full collection walks
+the whole heap of the worker and lands on whichever input triggers it) and the command that
+reproduces each. Not part of the test suite.
 
 Run: `nice -n 10 python benchmarks/soak.py --n 1000000 --workers 2` -> benchmarks/results/soak.json.
 A partial report is written every 10,000 inputs; `--resume` continues an interrupted run from it
@@ -18,6 +20,7 @@ Each resumed stretch is listed in `segments` with the commit it ran on.
 from __future__ import annotations
 
 import argparse
+import gc
 import heapq
 import json
 import math
@@ -163,6 +166,17 @@ def build(seed: int, i: int) -> tuple[str, object, object, str]:
 
 _scorers: dict = {}
 MATH_VERIFY = [True]  # set in each worker from --no-math-verify
+_GC = {"cpu_s": 0.0, "full": 0, "started": 0.0}  # the garbage collector's time in this worker, so far
+
+
+def _gc_watch(phase: str, info: dict) -> None:
+    """A gc callback: adds up the CPU time of the collections (a full one walks the whole heap of the
+    worker: tens of ms that fall on whichever input happens to trigger it, mostly a large one)."""
+    if phase == "start":
+        _GC["started"] = time.process_time()
+    else:
+        _GC["cpu_s"] += time.process_time() - _GC["started"]
+        _GC["full"] += info["generation"] == 2
 
 
 def check(seed: int, i: int) -> dict:
@@ -174,8 +188,10 @@ def check(seed: int, i: int) -> dict:
     if not _scorers:
         _scorers["pkv"] = Scorer("pkv", stage="round3", use_math_verify=MATH_VERIFY[0])
         _scorers["think"] = Scorer("think", use_math_verify=MATH_VERIFY[0])
+        gc.callbacks.append(_gc_watch)
     scorer = _scorers[construct]
     out: dict = {"i": i, "chars": len(text) if isinstance(text, str) else -1, "construct": construct}
+    gc_before, full_before = _GC["cpu_s"], _GC["full"]
     start, cpu = time.perf_counter(), time.process_time()
     try:
         bd = scorer.score(text, answer=answer, prompt=prompt)
@@ -184,6 +200,8 @@ def check(seed: int, i: int) -> dict:
         bd = None
     out["cpu_s"] = time.process_time() - cpu  # ranks the slowest: steady on a loaded machine
     out["seconds"] = time.perf_counter() - start  # wall, includes any wait on the math-verify worker
+    out["gc_cpu_s"] = _GC["cpu_s"] - gc_before  # of cpu_s, in the garbage collector (any collection)
+    out["gc_full"] = _GC["full"] - full_before  # full collections during this input
     if bd is None:
         return out
     failed = [e for e in bd.errors if not e.startswith("input:")]
@@ -292,7 +310,7 @@ class Tally:
         args, elapsed = self.args, self.earlier_s + time.perf_counter() - self.started
         flag = "" if MATH_VERIFY[0] else " --no-math-verify"
         top = [
-            {**r, "cpu_s": round(c, 4), "seconds": round(r["seconds"], 4),
+            {**r, "cpu_s": round(c, 4), "seconds": round(r["seconds"], 4), "gc_cpu_s": round(r.get("gc_cpu_s", 0), 4),
              "reproduce": f"python benchmarks/soak.py --seed {args.seed} --only {i}{flag}"}
             for c, i, r in sorted(self.slowest, reverse=True)
         ]  # fmt: skip

@@ -15,7 +15,7 @@ would be zero for a chat template that pre-inserts the opening tags).
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -25,11 +25,12 @@ from judgecraft.construct import Construct
 from judgecraft.tagscan import (  # noqa: F401 (TagEvent, detect_prefill and scan_tags are public here too)
     TagEvent,
     detect_prefill,
-    find_tags,
     scan_tags,
     tag_pattern,
+    tally_tags,
     variant_kind,
 )
+from judgecraft.text import has_word
 
 MAX_TREE_TAGS = 2_000  # tags placed in the section tree; past it they are only counted (no construct has that many)
 
@@ -198,24 +199,32 @@ class _TreeBuilder:
 
     def tally_rest(self, position: int) -> None:
         """Tags past MAX_TREE_TAGS: counted (duplicates), and where the final answer starts (the root's
-        closing tag, else the last closing tag) with the tags after it (leaks), without building the tree."""
-        root, after_root, after_close, count = self.c.root, set(), set(), 0
-        for start, end, closing, written, _ in find_tags(self.text, self.c.tag_names, position):
-            count += 1
-            name = written.lower()
-            if self.root_close is not None:
-                after_root.add(name)
-            if closing:
-                self.closes[name] = self.closes.get(name, 0) + 1
-                self.last_close_end = end
-                after_close.clear()
-                if name == root and self.root_close is None:
-                    self.root_close = TagEvent(name, True, False, start, end, False)
-            else:
-                self.opens[name] = self.opens.get(name, 0) + 1
-                after_close.add(name)
-        self.rest_leaks = after_root if self.root_close is not None else after_close
-        self.rest_count = count
+        closing tag, else the last closing tag) with the tags after it (leaks), without building the tree.
+
+        Counted per distinct name as written (a hostile text repeats a few names thousands of times).
+        """
+        tally = tally_tags(self.text, self.c.tag_names, position)
+        written, closing = tally.written, tally.closing
+        closed = Counter(written[i] for i in closing)
+        for name, n in (Counter(written) - closed).items():
+            key = name.lower()
+            self.opens[key] = self.opens.get(key, 0) + n
+        for name, n in closed.items():
+            key = name.lower()
+            self.closes[key] = self.closes.get(key, 0) + n
+        if closing:
+            self.last_close_end = tally.closing_ends[-1]
+        after_root = None if self.root_close is None else 0  # where the tags after the root's closing tag begin
+        if after_root is None:
+            roots = {name for name in closed if name.lower() == self.c.root}
+            first = next((k for k, i in enumerate(closing) if written[i] in roots), None)
+            if first is not None:
+                start, end = tally.closing_starts[first], tally.closing_ends[first]
+                self.root_close = TagEvent(self.c.root, True, False, start, end, False)
+                after_root = closing[first] + 1
+        after = after_root if after_root is not None else (closing[-1] + 1 if closing else 0)
+        self.rest_leaks = {name.lower() for name in set(written[after:])}
+        self.rest_count = len(written)
 
     def _pop_to(self, depth: int, position: int) -> None:
         while len(self.stack) > depth:
@@ -378,7 +387,8 @@ def winner_choice(parsed: Parsed) -> tuple[str | None, str]:
     bare = content.strip(WINNER_TRIM).lower()
     if bare in c.personas:
         return bare, "exact"
-    named = {name for name in c.personas if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", content.lower())}
+    lowered = content.lower()
+    named = {name for name in c.personas if has_word(lowered, name)}
     if len(named) == 1:
         return named.pop(), "with_text"
     return None, "several" if named else "none"

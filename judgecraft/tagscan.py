@@ -8,7 +8,6 @@ same scan to tell whether a prompt already ends with the construct's opening tag
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from functools import cache
 from typing import NamedTuple
 
@@ -70,14 +69,44 @@ def _long_tag_end(text: str, after: int) -> int:
     return gt + 1 if gt >= 0 else -1
 
 
-def find_tags(text: str, names: tuple[str, ...], pos: int = 0) -> Iterator[tuple[int, int, bool, str, int]]:
-    """(start, end, closing, name as written, where the attributes start) of each tag: the matches of
-    `tag_pattern(names).finditer(text, pos)`, without stepping through long attributes."""
+class TagTally(NamedTuple):
+    """The tags of a text as `tally_tags` lists them: names as written, and where the closing ones are."""
+
+    written: list[str]  # each tag's name as written, in order
+    closing: list[int]  # the indexes (into `written`) of the closing tags
+    closing_starts: list[int]  # where each closing tag starts
+    closing_ends: list[int]  # and ends
+
+
+def tally_tags(text: str, names: tuple[str, ...], pos: int = 0) -> TagTally:
+    """The matches of `tag_pattern(names).finditer(text, pos)`, listed for counting (no object per tag).
+
+    What `parse` needs of the tags past its tree cap: how many of each name open and close, and
+    where the closing ones are. An opening tag costs one regex step and one append; attributes are
+    not stepped through (see `_long_tag_end`).
+    """
+    written: list[str] = []
+    closing: list[int] = []
+    closing_starts: list[int] = []
+    closing_ends: list[int] = []
+    add = written.append
     for m in _short_pattern(names).finditer(text, pos):
         slash, name, attributes = m.groups()
-        end = m.end() if attributes is not None else _long_tag_end(text, m.end())
-        if end >= 0:  # else not a tag; the next head is after the next `<`, where finditer goes on
-            yield m.start(), end, slash is not None, name, m.end(2)
+        if attributes is None:
+            end = _long_tag_end(text, m.end())
+            if end < 0:
+                continue  # not a tag; the next head is after the next `<`, where finditer goes on
+        elif slash is None:
+            add(name)
+            continue
+        else:
+            end = m.end()
+        if slash is not None:
+            closing.append(len(written))
+            closing_starts.append(m.start())
+            closing_ends.append(end)
+        add(name)
+    return TagTally(written, closing, closing_starts, closing_ends)
 
 
 def _self_closing(text: str, inner_start: int, inner_end: int) -> bool:

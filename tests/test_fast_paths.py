@@ -17,12 +17,13 @@ from hypothesis import strategies as st
 
 from judgecraft import load_construct
 from judgecraft import numbers as _numbers
-from judgecraft import text as _text
+from judgecraft import text as text_module
 from judgecraft.numbers import Number, _general_value, numbers_in, token_value
+from judgecraft.parse import _TreeBuilder
 from judgecraft.scores import coherence, originality, reflection
 from judgecraft.spans import _read_span, read_span
-from judgecraft.tagscan import TagEvent, find_tags, scan_tags, tag_pattern
-from judgecraft.text import sentences, words
+from judgecraft.tagscan import TagEvent, TagTally, scan_tags, tag_pattern, tally_tags
+from judgecraft.text import has_word, sentences, words
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -51,6 +52,17 @@ def test_phrase_count_on_overlapping_and_bounded_occurrences():
     for text, phrase in [("ho ho ho ho", "ho ho"), ("xho ho ho", "ho ho"), ("good sirs, good sir_", "good sir")]:
         for starred in (False, True):
             assert reflection._count_phrase(text, phrase, starred) == _regex_count(text, phrase, starred)
+
+
+@SETTINGS
+@given(texts, st.one_of(phrases, st.sampled_from(["pirate", "knight", "viking", "é", "_"])))
+def test_has_word_equals_the_look_behind_regex(text, word):
+    """winner_choice's word test, by str.find, says what the look-behind regex said."""
+    edges = ("", " ", "_", "3", "٣", "²", "é", "-")
+    around = [f"{text} {word}"] + [f"{a}{word}{b}" for a in edges for b in edges]
+    for lowered in (text.lower(), *(t.lower() for t in around)):
+        expected = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", lowered) is not None
+        assert has_word(lowered, word) == expected
 
 
 stems = st.lists(st.one_of(st.sampled_from(["arr", "odin", "thor", "", "é", "_a"]), st.text(max_size=3)), max_size=6)
@@ -215,21 +227,68 @@ _TAG_BITS = [
     "/" + " " * 100,
 ]  # the last three run past the 256 attribute characters the tag regex reads itself
 tag_texts = st.lists(st.one_of(st.sampled_from(_TAG_BITS), st.text(max_size=3)), max_size=40).map("".join)
+_WHOLE_TAGS = ["<pirate>", "</pirate>", "<competition>", "</competition>", "</COMPETITION >", "<knight a=1>",
+               "</knight>", "<winner/>", "</Winner>", "so 24", "<pirate " + "y" * 300 + ">",
+               "</competition " + " " * 300 + ">", "</competition " + " " * 300]  # fmt: skip
+tag_runs = st.lists(st.one_of(st.sampled_from(_WHOLE_TAGS), tag_texts), max_size=30).map("".join)
 NAMES = load_construct("pkv").tag_names
 
 
+def _tally_from_regex(text: str, names: tuple[str, ...], pos: int = 0) -> TagTally:
+    matches = list(tag_pattern(names).finditer(text, pos))
+    closing = [i for i, m in enumerate(matches) if m.group(1) is not None]
+    return TagTally(
+        [m.group(2) for m in matches],
+        closing,
+        [matches[i].start() for i in closing],
+        [matches[i].end() for i in closing],
+    )
+
+
 @SETTINGS
-@given(tag_texts, st.integers(0, 5))
-def test_find_tags_equals_the_tag_regex(text, pos):
-    expected = [
-        (m.start(), m.end(), m.group(1) is not None, m.group(2), m.start(3))
-        for m in tag_pattern(NAMES).finditer(text, pos)
-    ]
-    assert list(find_tags(text, NAMES, pos)) == expected
+@given(st.one_of(tag_texts, tag_runs), st.integers(0, 5))
+def test_tally_tags_equals_the_tag_regex(text, pos):
+    assert tally_tags(text, NAMES, pos) == _tally_from_regex(text, NAMES, pos)
     for names in (("a", "ab"), ("pir", "pirate")):  # names that prefix one another
-        expected = [(m.start(), m.end(), m.group(1) is not None, m.group(2), m.start(3))
-                    for m in tag_pattern(names).finditer(text)]  # fmt: skip
-        assert list(find_tags(text, names)) == expected
+        assert tally_tags(text, names) == _tally_from_regex(text, names)
+
+
+def _reference_tally_rest(builder: _TreeBuilder, position: int) -> None:
+    """The slow path `tally_rest` replaced: every tag in turn, through the whole-tag regex."""
+    root, after_root, after_close, count = builder.c.root, set(), set(), 0
+    for m in tag_pattern(builder.c.tag_names).finditer(builder.text, position):
+        count += 1
+        name = m.group(2).lower()
+        if builder.root_close is not None:
+            after_root.add(name)
+        if m.group(1) is not None:
+            builder.closes[name] = builder.closes.get(name, 0) + 1
+            builder.last_close_end = m.end()
+            after_close.clear()
+            if name == root and builder.root_close is None:
+                builder.root_close = TagEvent(name, True, False, m.start(), m.end(), False)
+        else:
+            builder.opens[name] = builder.opens.get(name, 0) + 1
+            after_close.add(name)
+    builder.rest_leaks = after_root if builder.root_close is not None else after_close
+    builder.rest_count = count
+
+
+@SETTINGS
+@given(tag_runs, st.integers(0, 5), st.booleans())
+def test_tally_rest_equals_the_tag_by_tag_count(text, pos, root_closed_before):
+    """Past the tree cap, the counts, the final answer's start and the leaks are those of the tag-by-tag loop."""
+    construct = load_construct("pkv")
+    state = ("opens", "closes", "root_close", "last_close_end", "rest_leaks", "rest_count")
+    builders = []
+    for tally in (_TreeBuilder.tally_rest, _reference_tally_rest):
+        builder = _TreeBuilder(text, construct)
+        builder.opens, builder.closes, builder.last_close_end = {"pirate": 1}, {"knight": 2}, 3
+        if root_closed_before:
+            builder.root_close = TagEvent("competition", True, False, 0, 0, True)
+        tally(builder, pos)
+        builders.append({key: getattr(builder, key) for key in state})
+    assert builders[0] == builders[1]
 
 
 @SETTINGS
@@ -352,6 +411,14 @@ def test_originality_fingerprint_equals_the_regex_reference(text, vocabulary_wor
         assert got["grams"] == want["grams"]
 
 
+# Texts that are not all ASCII: the mapped punctuation of both kinds, other scripts, lone and paired
+# surrogates (which no UTF-8 codec accepts without `surrogatepass`), white space of every kind.
+_WIDE = "“”‘’…—–«»−×é٣\u2028\x1c\u3000\x85\ud800\udc00\ud83d\ude00\U0001f600"
+wide_texts = st.lists(
+    st.one_of(st.sampled_from([*_WIDE, *string.punctuation, "ab", " ", "\n"]), st.text(max_size=4)), max_size=40
+).map("".join)
+
+
 @SETTINGS
 @given(
     st.sets(st.text(alphabet="arhoé_ ", max_size=6), max_size=30),
@@ -359,14 +426,25 @@ def test_originality_fingerprint_equals_the_regex_reference(text, vocabulary_wor
 )
 def test_prefixed_words_equal_startswith(words_, prefixes):
     """The head look-up before str.startswith finds the words str.startswith alone finds (empty prefix too)."""
-    assert sorted(_text.words_starting_with(words_, prefixes)) == sorted(w for w in words_ if w.startswith(prefixes))
+    found = text_module.words_starting_with(words_, prefixes)
+    assert sorted(found) == sorted(w for w in words_ if w.startswith(prefixes))
 
 
 @SETTINGS
-@given(st.one_of(texts, st.text(), st.text(alphabet=string.printable, max_size=60), st.binary().map(bytes.hex)))
-def test_ascii_translation_equals_str_translate(text):
-    """The bytes path for ASCII text gives what str.translate gives, for both punctuation tables."""
-    for table in (_text._PUNCTUATION_TO_SPACE, _text._PUNCTUATION_TO_SPACE_OR_BREAK):
-        assert _text.translate(text, table, _text._ascii_table(table)) == text.translate(table)
-        ascii_only = "".join(ch for ch in text if ch.isascii())
-        assert _text.translate(ascii_only, table, _text._ascii_table(table)) == ascii_only.translate(table)
+@given(st.one_of(wide_texts, st.text(), st.text(alphabet=string.printable, max_size=60), texts))
+def test_translate_equals_str_translate(text):
+    """`_translate` (str.replace + bytes.translate) maps every character as str.translate does."""
+    for charmap in (text_module._PUNCTUATION_TO_SPACE, text_module._PUNCTUATION_TO_SPACE_OR_BREAK):
+        assert text_module._translate(text, charmap) == text.translate(charmap.table)
+
+
+def test_sentences_and_words_of_a_long_mixed_text_equal_the_str_translate_split():
+    """The slow path the fast one replaced: str.translate with the whole table, then the same splits."""
+    rng = random.Random(0)
+    pieces = [*_WIDE, *string.punctuation, "wait", "arr", " ", "\n", "2 − 1 = 1. ", "x×y! "]
+    for _ in range(20):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(2000)))
+        table = text_module._PUNCTUATION_TO_SPACE_OR_BREAK.table
+        slow = [w for w in (line.split() for line in text.translate(table).split("\n")) if w]
+        assert sentences(text) == slow
+        assert words(text) == text.translate(text_module._PUNCTUATION_TO_SPACE.table).split()

@@ -8,11 +8,13 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from judgecraft.answer import extract_answer
-from judgecraft.text import sentences
+from judgecraft.text import sentences, words
 
 if TYPE_CHECKING:
     from judgecraft.answer import AnswerChecker, Extracted, Gold, Match
     from judgecraft.parse import Parsed
+
+SHARED_SPLIT_CHARS = 8_000  # sections up to this long are split into sentences once, words read off them
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +68,21 @@ class Context:
         return self.memo(f"sentences:{name}", lambda: sentences(self.lowered(name)))
 
     def words(self, name: str) -> list[str]:
-        """A section's lower-cased words, punctuation dropped (memoised): the sentences' words, run
-        together (the same words as `text.words`), so the scores that read both share one split and
-        each word's hash is computed once."""
-        return self.memo(f"words:{name}", lambda: list(chain.from_iterable(self.sentences(name))))
+        """A section's lower-cased words, punctuation dropped (memoised).
+
+        For a short section, the sentences' words run together (the same words as `text.words`), so
+        the scores that read both share one split and each word's hash is computed once. A long
+        section's sentences are not read whole (originality reads the first `fuzzy_words * 8`
+        characters), so it is split into words directly: a list per sentence of a 1 MB section is
+        100,000 lists for the garbage collector to track and walk.
+        """
+
+        def split() -> list[str]:
+            if f"sentences:{name}" in self._memo or len(self.lowered(name)) <= SHARED_SPLIT_CHARS:
+                return list(chain.from_iterable(self.sentences(name)))
+            return words(self.lowered(name))
+
+        return self.memo(f"words:{name}", split)
 
     def section_answer(self, name: str) -> Extracted:
         """The answer a section's own reasoning reaches (memoised per section)."""

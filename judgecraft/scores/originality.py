@@ -133,9 +133,16 @@ def score(parsed: Parsed, ctx: Context) -> Score:
         return Score(None, {"reason": "originality needs at least two personas"})
     vocab = _vocabulary(parsed)
     vectorised = max(len(ctx.words(name)) for name in personas) > VECTORISE_FROM_WORDS
+    fuzzy_chars = p["fuzzy_words"] * 8  # a longer persona's sentences are not read whole (see prepare)
     prepared = {
         name: prepare(
-            ctx.lowered(name), ctx.words(name), vocab, p["ngram"], p["fuzzy_words"], vectorised, ctx.sentences(name)
+            ctx.lowered(name),
+            ctx.words(name),
+            vocab,
+            p["ngram"],
+            p["fuzzy_words"],
+            vectorised,
+            ctx.sentences(name) if len(ctx.lowered(name)) <= fuzzy_chars else None,
         )
         for name in personas
     }

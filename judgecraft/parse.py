@@ -24,6 +24,7 @@ from lxml import etree
 from judgecraft.construct import Construct
 from judgecraft.tagscan import (  # noqa: F401 (TagEvent, detect_prefill and scan_tags are public here too)
     TagEvent,
+    TagTally,
     detect_prefill,
     scan_tags,
     tag_pattern,
@@ -33,6 +34,7 @@ from judgecraft.tagscan import (  # noqa: F401 (TagEvent, detect_prefill and sca
 from judgecraft.text import has_word
 
 MAX_TREE_TAGS = 2_000  # tags placed in the section tree; past it they are only counted (no construct has that many)
+_TALLY_WINDOW = 1 << 18  # characters of text whose tags past the tree are listed at once
 
 
 @dataclass(slots=True)
@@ -201,9 +203,27 @@ class _TreeBuilder:
         """Tags past MAX_TREE_TAGS: counted (duplicates), and where the final answer starts (the root's
         closing tag, else the last closing tag) with the tags after it (leaks), without building the tree.
 
-        Counted per distinct name as written (a hostile text repeats a few names thousands of times).
+        Counted per distinct name as written (a hostile text repeats a few names thousands of times),
+        one window of the text at a time: a window ends just before a `<`, so no tag is cut, and the
+        lists of one window are all that is held (a 10 MB flood of tags would otherwise keep a million
+        names alive, and time per tag would grow with the size of the text).
         """
-        tally = tally_tags(self.text, self.c.tag_names, position)
+        text, names = self.text, self.c.tag_names
+        after_close: set[str] = set()  # names written since the last closing tag
+        after_root: set[str] = set()  # names written since the root's closing tag
+        root_was_closed = self.root_close is not None
+        while position < len(text):
+            end = text.find("<", position + _TALLY_WINDOW)
+            end = len(text) if end < 0 else end
+            self._tally_window(tally_tags(text, names, position, end), after_close, after_root, root_was_closed)
+            root_was_closed = self.root_close is not None
+            position = end
+        self.rest_leaks = {n.lower() for n in (after_root if self.root_close is not None else after_close)}
+
+    def _tally_window(
+        self, tally: TagTally, after_close: set[str], after_root: set[str], root_was_closed: bool
+    ) -> None:
+        """Add one window's tags to the counts, the final answer's start and the names after it."""
         written, closing = tally.written, tally.closing
         closed = Counter(written[i] for i in closing)
         for name, n in (Counter(written) - closed).items():
@@ -214,17 +234,20 @@ class _TreeBuilder:
             self.closes[key] = self.closes.get(key, 0) + n
         if closing:
             self.last_close_end = tally.closing_ends[-1]
-        after_root = None if self.root_close is None else 0  # where the tags after the root's closing tag begin
-        if after_root is None:
+            after_close.clear()
+            after_close.update(written[closing[-1] + 1 :])
+        else:
+            after_close.update(written)
+        if root_was_closed:
+            after_root.update(written)
+        elif self.root_close is None:
             roots = {name for name in closed if name.lower() == self.c.root}
             first = next((k for k, i in enumerate(closing) if written[i] in roots), None)
             if first is not None:
                 start, end = tally.closing_starts[first], tally.closing_ends[first]
                 self.root_close = TagEvent(self.c.root, True, False, start, end, False)
-                after_root = closing[first] + 1
-        after = after_root if after_root is not None else (closing[-1] + 1 if closing else 0)
-        self.rest_leaks = {name.lower() for name in set(written[after:])}
-        self.rest_count = len(written)
+                after_root.update(written[closing[first] + 1 :])
+        self.rest_count += len(written)
 
     def _pop_to(self, depth: int, position: int) -> None:
         while len(self.stack) > depth:

@@ -78,8 +78,11 @@ class TagTally(NamedTuple):
     closing_ends: list[int]  # and ends
 
 
-def tally_tags(text: str, names: tuple[str, ...], pos: int = 0) -> TagTally:
-    """The matches of `tag_pattern(names).finditer(text, pos)`, listed for counting (no object per tag).
+def tally_tags(text: str, names: tuple[str, ...], pos: int = 0, endpos: int | None = None) -> TagTally:
+    """The matches of `tag_pattern(names).finditer(text, pos, endpos)`, listed for counting (no object per tag).
+
+    `endpos` must be the end of the text or the position of a `<`: no tag spans a `<`, so the tags
+    of text[pos:endpos] are then exactly those the whole text has there.
 
     What `parse` needs of the tags past its tree cap: how many of each name open and close, and
     where the closing ones are. An opening tag costs one regex step and one append; attributes are
@@ -90,7 +93,7 @@ def tally_tags(text: str, names: tuple[str, ...], pos: int = 0) -> TagTally:
     closing_starts: list[int] = []
     closing_ends: list[int] = []
     add = written.append
-    for m in _short_pattern(names).finditer(text, pos):
+    for m in _short_pattern(names).finditer(text, pos, len(text) if endpos is None else endpos):
         slash, name, attributes = m.groups()
         if attributes is None:
             end = _long_tag_end(text, m.end())

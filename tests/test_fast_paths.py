@@ -6,6 +6,7 @@ rule in turn), so a change that makes a score faster can never change a reward.
 
 from __future__ import annotations
 
+import importlib
 import random
 import re
 import string
@@ -232,6 +233,7 @@ _WHOLE_TAGS = ["<pirate>", "</pirate>", "<competition>", "</competition>", "</CO
                "</competition " + " " * 300 + ">", "</competition " + " " * 300]  # fmt: skip
 tag_runs = st.lists(st.one_of(st.sampled_from(_WHOLE_TAGS), tag_texts), max_size=30).map("".join)
 NAMES = load_construct("pkv").tag_names
+parse_module = importlib.import_module("judgecraft.parse")  # the module: `judgecraft.parse` is also the function
 
 
 def _tally_from_regex(text: str, names: tuple[str, ...], pos: int = 0) -> TagTally:
@@ -287,6 +289,27 @@ def test_tally_rest_equals_the_tag_by_tag_count(text, pos, root_closed_before):
         if root_closed_before:
             builder.root_close = TagEvent("competition", True, False, 0, 0, True)
         tally(builder, pos)
+        builders.append({key: getattr(builder, key) for key in state})
+    assert builders[0] == builders[1]
+
+
+@SETTINGS
+@given(tag_runs, st.integers(0, 5), st.booleans(), st.integers(1, 40))
+def test_tally_rest_in_windows_equals_the_tag_by_tag_count(text, pos, root_closed_before, window):
+    """Windows that end just before a `<` cut no tag: small windows give what the whole text gives."""
+    construct = load_construct("pkv")
+    state = ("opens", "closes", "root_close", "last_close_end", "rest_leaks", "rest_count")
+    builders = []
+    whole = parse_module._TALLY_WINDOW
+    for tally, size in ((_TreeBuilder.tally_rest, window), (_reference_tally_rest, whole)):
+        builder = _TreeBuilder(text, construct)
+        if root_closed_before:
+            builder.root_close = TagEvent("competition", True, False, 0, 0, True)
+        parse_module._TALLY_WINDOW = size
+        try:
+            tally(builder, pos)
+        finally:
+            parse_module._TALLY_WINDOW = whole
         builders.append({key: getattr(builder, key) for key in state})
     assert builders[0] == builders[1]
 

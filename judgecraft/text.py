@@ -124,3 +124,11 @@ def words_starting_with(words: Iterable[str], prefixes: tuple[str, ...]) -> list
     if not shortest:
         return list(words)  # the empty prefix starts every word
     return [w for w in words if w[:shortest] in heads and w.startswith(prefixes)]
+
+
+def distinct_words_with_prefixes(distinct: Iterable[str], prefixes: tuple[str, ...]) -> list[str]:
+    """The distinct words that start with one of `prefixes`: what `(?<!\\S)(?:prefix|...)\\S*` finds over
+    the words joined by spaces (words hold no white space), the edge included: an empty prefix finds
+    "" in the empty text of no words. Reflection's voice stems and originality's persona words read it."""
+    found = words_starting_with(distinct, prefixes)
+    return found if found or "" not in prefixes else [""]

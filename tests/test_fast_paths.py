@@ -75,7 +75,7 @@ def test_stem_words_equal_the_regex_over_joined_words(text, stem_list):
     """Words that start with a stem, by str.startswith, are those the joined-words regex found."""
     stem_tuple = tuple(s for s in stem_list if " " not in s)  # lexicon stems never hold a space
     counts = Counter(words(text.lower()))
-    fast = reflection._stem_words(counts, stem_tuple)
+    fast = text_module.distinct_words_with_prefixes(counts, stem_tuple)
     slow = (
         re.compile(r"(?<!\S)(?:" + "|".join(map(re.escape, stem_tuple)) + r")\S*").findall(" ".join(counts))
         if stem_tuple

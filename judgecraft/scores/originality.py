@@ -22,8 +22,8 @@ from rapidfuzz.distance import Indel
 from judgecraft.construct import Construct
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score, clip
+from judgecraft.text import distinct_words_with_prefixes
 from judgecraft.text import sentences as split_sentences
-from judgecraft.text import words_starting_with
 
 DEFAULTS = {
     "ngram": 3,
@@ -79,9 +79,7 @@ def prepare(
     unique = set(tokens)
     drop = unique & exact  # set operations, and one str.startswith per distinct word: linear
     if prefixes is not None:
-        # Tokens hold no white space, so this is what `(?<!\S)(?:prefix|...)\S*` found over the joined
-        # distinct words (twice as slow); that regex also gave "" for no words and an empty prefix.
-        drop.update(words_starting_with(unique, prefixes) if unique else [""] if "" in prefixes else [])
+        drop.update(distinct_words_with_prefixes(unique, prefixes))
     if vectorised:
         ids = _hashes(tokens)
         if drop:

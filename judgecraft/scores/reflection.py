@@ -10,12 +10,11 @@ sections without a lexicon (a <think> trace) only self-correction counts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from functools import cache
 
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score
-from judgecraft.text import words_starting_with
+from judgecraft.text import distinct_words_with_prefixes
 
 DEFAULTS = {
     # Regular expressions, matched on the lower-cased text.
@@ -97,16 +96,6 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-def _stem_words(distinct: Iterable[str], stems: tuple[str, ...]) -> list[str]:
-    """The distinct words that start with a stem, in order.
-
-    Words hold no spaces, so str.startswith finds what a regex over the joined words would; a lone
-    "*" (an empty stem) matched the empty joined text of an empty section too, and still does.
-    """
-    found = words_starting_with(distinct, stems)
-    return found if found or "" not in stems else [""]
-
-
 def _count_phrase(lowered: str, phrase: str, starred: bool) -> int:
     """Occurrences of a phrase as whole words (starred: its last word may go on: 'by the god*').
 
@@ -151,7 +140,7 @@ def voice(lowered: str, words: list[str], lexicon: tuple[str, ...], p: dict) -> 
     exact, stems, phrases = _lexicon(lexicon)
     distinct = set(words)  # one pass; each distinct word is then looked at once (linear, not words x matched)
     used = sorted(distinct & exact)  # set intersection, in C
-    stemmed = _stem_words(distinct, stems)
+    stemmed = distinct_words_with_prefixes(distinct, stems)
     stems_used = {stem for w in stemmed for stem in stems if w.startswith(stem)}
     used += [stem + "*" for stem in stems if stem in stems_used]
     voiced = {*used, *stemmed}

@@ -68,10 +68,6 @@ class Number(NamedTuple):
         return self.value is not None
 
 
-def _is_word_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
 def numbers_in(text: str) -> list[Number]:
     """Every number in the text, in digits or in words, in order of position."""
     found = _digit_numbers(text)

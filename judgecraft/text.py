@@ -72,13 +72,13 @@ def has_word(text: str, word: str) -> bool:
     at, size = text.find(word), len(text)
     while at >= 0:
         end = at + len(word)
-        if (at == 0 or not _is_word_char(text[at - 1])) and (end == size or not _is_word_char(text[end])):
+        if (at == 0 or not is_word_char(text[at - 1])) and (end == size or not is_word_char(text[end])):
             return True
         at = text.find(word, at + 1)
     return False
 
 
-def _is_word_char(ch: str) -> bool:
+def is_word_char(ch: str) -> bool:
     """The regex class \\w for text: a letter, digit or numeral of any script, or '_'."""
     return ch.isalnum() or ch == "_"
 

@@ -14,7 +14,7 @@ from functools import cache
 
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score
-from judgecraft.text import distinct_words_with_prefixes
+from judgecraft.text import distinct_words_with_prefixes, is_word_char
 
 DEFAULTS = {
     # Regular expressions, matched on the lower-cased text.
@@ -91,11 +91,6 @@ def _lexicon(words: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...], t
     return exact, stems, phrases
 
 
-def _is_word_char(ch: str) -> bool:
-    """The regex class \\w for text: a letter, digit or numeral of any script, or '_'."""
-    return ch.isalnum() or ch == "_"
-
-
 def _count_phrase(lowered: str, phrase: str, starred: bool) -> int:
     """Occurrences of a phrase as whole words (starred: its last word may go on: 'by the god*').
 
@@ -106,13 +101,13 @@ def _count_phrase(lowered: str, phrase: str, starred: bool) -> int:
     count, size, at = 0, len(lowered), lowered.find(phrase)
     while at >= 0:
         end = at + len(phrase)
-        if at and _is_word_char(lowered[at - 1]):
+        if at and is_word_char(lowered[at - 1]):
             at = lowered.find(phrase, at + 1)
             continue
         if starred:
-            while end < size and _is_word_char(lowered[end]):
+            while end < size and is_word_char(lowered[end]):
                 end += 1
-        elif end < size and _is_word_char(lowered[end]):
+        elif end < size and is_word_char(lowered[end]):
             at = lowered.find(phrase, at + 1)
             continue
         count += 1

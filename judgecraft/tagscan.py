@@ -146,6 +146,37 @@ def scan_tags(text: str, construct: Construct, limit: int | None = None) -> list
     return events
 
 
+_MAX_OTHER_LT = (
+    64  # `<` that are not tags (maths: "x < 3") the plain scan checks before it leaves the text to scan_tags
+)
+
+
+def scan_plain(text: str, names: tuple[str, ...], forms: tuple[str, ...]) -> list[int] | None:
+    """Where each of `forms` (plain tags, e.g. `<pirate>`) starts, when the text's construct tags are exactly
+    those, in that order; else None, and the caller runs `scan_tags`.
+
+    The common case, a well-formed completion, found with str.find and str.startswith instead of
+    the regex and a TagEvent per match. Every other `<` must not start a tag (the tag regex is tried
+    there); after `_MAX_OTHER_LT` of them it gives up, so the work wasted before the fallback is small.
+    """
+    head = _short_pattern(names).match
+    starts: list[int] = []
+    k, others = 0, 0
+    pos = text.find("<")
+    while pos >= 0:
+        if k < len(forms) and text.startswith(forms[k], pos):
+            starts.append(pos)
+            pos += len(forms[k])
+            k += 1
+        elif others == _MAX_OTHER_LT or head(text, pos) is not None:
+            return None  # a tag out of place, a duplicate or a variant: scan_tags and the tree builder judge it
+        else:
+            others += 1
+            pos += 1
+        pos = text.find("<", pos)
+    return starts if k == len(forms) else None
+
+
 def detect_prefill(prompt: str | None, construct: Construct) -> str:
     """The construct's opening tags a prompt already ends with (an assistant prefill), else "".
 

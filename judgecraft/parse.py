@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
-from dataclasses import dataclass, field
-from functools import cached_property, partial
-from itertools import repeat
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import NamedTuple
 
 from lxml import etree
@@ -62,7 +61,6 @@ class Parsed:
     text: str  # prefill + completion
     prefill_len: int
     construct: Construct
-    events: list[TagEvent]
     sections: dict[str, list[Section]]
     missing: list[str]  # required tags that never appear
     duplicates: dict[str, int]  # tag -> extra occurrences
@@ -94,6 +92,15 @@ class Parsed:
     @property
     def present(self) -> list[str]:
         return [t for t in self.construct.tag_names if t in self.sections]
+
+    @cached_property
+    def events(self) -> list[TagEvent]:
+        """The construct tags in the text, in order (the first MAX_TREE_TAGS).
+
+        Scanned again when first read: only `explain` and the strict XML check read them, so the
+        scores do not pay for an object per tag.
+        """
+        return scan_tags(self.text, self.construct, MAX_TREE_TAGS)
 
     @cached_property
     def xml_error(self) -> str | None:
@@ -156,7 +163,6 @@ class _Plain(NamedTuple):
     gaps: tuple[tuple[int, int], ...]  # (i, j): text from the end of tag i to the start of tag j is interstitial
 
 
-_new_event = partial(tuple.__new__, TagEvent)  # TagEvent from one tuple of its fields, without NamedTuple's __new__
 _PLANS: weakref.WeakKeyDictionary[Construct, _Plain | None] = weakref.WeakKeyDictionary()
 
 
@@ -205,7 +211,8 @@ def _make_plain_plan(c: Construct) -> _Plain | None:
     if starts is None:
         return None
     for limit in (None, 2):
-        if vars(_parse_plain(sample, c, plan, starts, 0, limit)) != vars(_parse_tree(sample, c, 0, limit)):
+        plain, tree = _parse_plain(sample, c, plan, starts, 0, limit), _parse_tree(sample, c, 0, limit)
+        if any(getattr(plain, f.name) != getattr(tree, f.name) for f in fields(Parsed)):
             return None
     return plan
 
@@ -215,7 +222,6 @@ def _parse_plain(
 ) -> Parsed:
     """`_parse_tree` for a plainly written construct: the plan's tree at these positions, no deviations."""
     ends = [start + len(form) for start, form in zip(starts, plan.forms, strict=True)]
-    events = list(map(_new_event, zip(plan.names, plan.closing, repeat(False), starts, ends, repeat(True))))
     sections: dict[str, list[Section]] = {}
     cut: dict[str, int] = {}
     for name, i, j, parent in plan.sections:
@@ -233,7 +239,6 @@ def _parse_plain(
         text=text,
         prefill_len=prefill_len,
         construct=c,
-        events=events,
         sections=sections,
         missing=[],
         duplicates={},
@@ -422,11 +427,10 @@ class _TreeBuilder:
         final_answer, dropped = bounded(text, answer_start, len(text), limit)
         if dropped:
             cut["final_answer"] = dropped
-        return Parsed(
+        parsed = Parsed(
             text=text,
             prefill_len=prefill_len,
             construct=c,
-            events=events,
             sections=sections,
             missing=missing,
             duplicates=duplicates,
@@ -442,6 +446,8 @@ class _TreeBuilder:
             leaked=leaked,
             cut=cut,
         )
+        parsed.events = events  # already scanned: kept, not scanned again when read
+        return parsed
 
 
 def _effective_parent(c: Construct, name: str, sections: dict[str, list[Section]]) -> str | None:

@@ -354,6 +354,11 @@ _PKV_TAGS = (
 _PLAIN_FORMS = {"pkv": (*_PKV_TAGS.split(), "</competition>"), "think": ("<think>", "</think>")}
 
 
+def _everything(parsed) -> dict:
+    """A Parsed's fields and its tags (scanned when first read)."""
+    return {**vars(parsed), "events": parsed.events}
+
+
 def _plain_with_noise(construct: str, fillers: list[str], drop: int | None) -> str:
     """The construct written plainly, with a filler before, between and after its tags (and one tag dropped)."""
     forms = [f for i, f in enumerate(_PLAIN_FORMS[construct]) if i != drop]
@@ -373,10 +378,18 @@ def test_plain_parse_equals_the_tree_builder(construct_name, fillers, drop, pref
     """A plainly written construct parsed from its plan gives what the general tree builder gives."""
     construct = load_construct(construct_name)
     text = _plain_with_noise(construct_name, fillers, drop)
+    plan = parse_module._plain_plan(construct)
     for completion, pre in ((text, ""), (text, prefill), (text[len(prefill) :], prefill)):
         whole = pre + completion
         expected = parse_module._parse_tree(whole, construct, len(pre), limit)
-        assert vars(parse_module.parse(completion, construct, prefill=pre, max_section_chars=limit)) == vars(expected)
+        parsed = parse_module.parse(completion, construct, prefill=pre, max_section_chars=limit)
+        assert _everything(parsed) == _everything(expected)
+        starts = parse_module.scan_plain(whole, construct.tag_names, plan.forms)
+        if starts is not None:  # the plain scan found what the tag regex finds
+            ends = [start + len(form) for start, form in zip(starts, plan.forms, strict=True)]
+            spans = zip(plan.names, plan.closing, starts, ends, strict=True)
+            events = [TagEvent(name, closing, False, start, end, True) for name, closing, start, end in spans]
+            assert scan_tags(whole, construct) == events
 
 
 def test_plain_parse_is_taken_and_gives_up_on_many_other_lt():
@@ -389,7 +402,9 @@ def test_plain_parse_is_taken_and_gives_up_on_many_other_lt():
     crowded = text.replace("x < 3", "x < 3 " * 50)
     assert parse_module.scan_plain(crowded, construct.tag_names, plan.forms) is None
     for t in (text, crowded, text.replace("<viking>", "<Viking>"), text + "<winner>"):
-        assert vars(parse_module.parse(t, construct)) == vars(parse_module._parse_tree(t, construct, 0, None))
+        assert _everything(parse_module.parse(t, construct)) == _everything(
+            parse_module._parse_tree(t, construct, 0, None)
+        )
 
 
 def test_a_construct_listed_out_of_tree_order_is_parsed_as_the_tree_builder_does():
@@ -412,7 +427,7 @@ def test_a_construct_listed_out_of_tree_order_is_parsed_as_the_tree_builder_does
     assert parse_module._plain_plan(construct) is None
     for text in ("<a><b><c>1</c></b><d>2</d></a> 3", "<a><b></b><d>2</d><c>1</c></a> 3", "<a><d>1</d></a>", "x <a> y"):
         parsed = parse_module.parse(text, construct)
-        assert vars(parsed) == vars(parse_module._parse_tree(text, construct, 0, None))
+        assert _everything(parsed) == _everything(parse_module._parse_tree(text, construct, 0, None))
     assert parse_module.parse("<a><b><c>1</c></b><d>2</d></a> 3", construct).out_of_order == ["d"]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import NamedTuple
@@ -131,9 +132,9 @@ def parse(completion: str, construct: Construct, prefill: str = "", max_section_
     prefill_len = len(prefill or "")
     plan = _plain_plan(construct)
     if plan is not None:
-        starts = scan_plain(text, construct.tag_names, plan.forms)
-        if starts is not None:
-            return _parse_plain(text, construct, plan, starts, prefill_len, max_section_chars)
+        spans = scan_plain(text, construct.tag_names, plan.forms)
+        if spans is not None:
+            return _parse_plain(text, construct, plan, spans, prefill_len, max_section_chars)
     return _parse_tree(text, construct, prefill_len, max_section_chars)
 
 
@@ -207,34 +208,33 @@ def _make_plain_plan(c: Construct) -> _Plain | None:
     )
     # The plan must say what the general path says: checked on a sample with text around every tag.
     sample = " p " + " x ".join(plan.forms) + " a "
-    starts = scan_plain(sample, c.tag_names, plan.forms)
-    if starts is None:
+    spans = scan_plain(sample, c.tag_names, plan.forms)
+    if spans is None:
         return None
     for limit in (None, 2):
-        plain, tree = _parse_plain(sample, c, plan, starts, 0, limit), _parse_tree(sample, c, 0, limit)
+        plain, tree = _parse_plain(sample, c, plan, spans, 0, limit), _parse_tree(sample, c, 0, limit)
         if any(getattr(plain, f.name) != getattr(tree, f.name) for f in fields(Parsed)):
             return None
     return plan
 
 
 def _parse_plain(
-    text: str, c: Construct, plan: _Plain, starts: list[int], prefill_len: int, limit: int | None
+    text: str, c: Construct, plan: _Plain, spans: Sequence[tuple[int, int]], prefill_len: int, limit: int | None
 ) -> Parsed:
-    """`_parse_tree` for a plainly written construct: the plan's tree at these positions, no deviations."""
-    ends = [start + len(form) for start, form in zip(starts, plan.forms, strict=True)]
+    """`_parse_tree` for a plainly written construct: the plan's tree at these tag spans, no deviations."""
     sections: dict[str, list[Section]] = {}
     cut: dict[str, int] = {}
     for name, i, j, parent in plan.sections:
-        start, end = ends[i], starts[j]
+        (open_start, start), (end, close_end) = spans[i], spans[j]
         body, dropped = bounded(text, start, end, limit)
         if dropped:
             cut[name] = dropped
-        sections[name] = [Section(name, starts[i], start, end, ends[j], parent, True, body)]
-    answer_start = len(text) if c.final_answer == "none" else ends[-1]  # the root's closing tag is the last
+        sections[name] = [Section(name, open_start, start, end, close_end, parent, True, body)]
+    answer_start = len(text) if c.final_answer == "none" else spans[-1][1]  # the root's closing tag is the last
     final_answer, dropped = bounded(text, answer_start, len(text), limit)
     if dropped:
         cut["final_answer"] = dropped
-    pieces = [text[ends[i] : starts[j]] for i, j in plan.gaps]
+    pieces = [text[spans[i][1] : spans[j][0]] for i, j in plan.gaps]
     return Parsed(
         text=text,
         prefill_len=prefill_len,
@@ -247,7 +247,7 @@ def _parse_plain(
         out_of_order=[],
         stray_closes=[],
         variants=[],
-        preamble=text[: starts[0]],
+        preamble=text[: spans[0][0]],
         interstitial="".join(p for p in pieces if p.strip()),
         final_answer=final_answer.strip(),
         final_answer_start=answer_start,

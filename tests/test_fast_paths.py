@@ -384,11 +384,10 @@ def test_plain_parse_equals_the_tree_builder(construct_name, fillers, drop, pref
         expected = parse_module._parse_tree(whole, construct, len(pre), limit)
         parsed = parse_module.parse(completion, construct, prefill=pre, max_section_chars=limit)
         assert _everything(parsed) == _everything(expected)
-        starts = parse_module.scan_plain(whole, construct.tag_names, plan.forms)
-        if starts is not None:  # the plain scan found what the tag regex finds
-            ends = [start + len(form) for start, form in zip(starts, plan.forms, strict=True)]
-            spans = zip(plan.names, plan.closing, starts, ends, strict=True)
-            events = [TagEvent(name, closing, False, start, end, True) for name, closing, start, end in spans]
+        spans = parse_module.scan_plain(whole, construct.tag_names, plan.forms)
+        if spans is not None:  # the plain scan found what the tag regex finds
+            tags = zip(plan.names, plan.closing, spans, strict=True)
+            events = [TagEvent(name, closing, False, *span, True) for name, closing, span in tags]
             assert scan_tags(whole, construct) == events
 
 

@@ -226,9 +226,10 @@ def _parse_plain(
     cut: dict[str, int] = {}
     for name, i, j, parent in plan.sections:
         (open_start, start), (end, close_end) = spans[i], spans[j]
-        body, dropped = bounded(text, start, end, limit)
-        if dropped:
-            cut[name] = dropped
+        if limit is None or end - start <= limit:  # `bounded`, without a call for the common case
+            body = text[start:end]
+        else:
+            body, cut[name] = bounded(text, start, end, limit)
         sections[name] = [Section(name, open_start, start, end, close_end, parent, True, body)]
     answer_start = len(text) if c.final_answer == "none" else spans[-1][1]  # the root's closing tag is the last
     final_answer, dropped = bounded(text, answer_start, len(text), limit)

@@ -6,7 +6,9 @@ attributes, spaces inside the brackets, unclosed sections, tags in the wrong pla
 construct's own tag names, rebuilds the tree the way a forgiving HTML parser would (an opening tag
 implicitly closes open siblings), and records every deviation so that each score reads the same
 `Parsed` and no component re-scans the text. Strict XML well-formedness (lxml, entities and
-network off) is computed only when asked for.
+network off) is computed only when asked for. A construct written plainly (each tag once, as
+`<name>`, in order: what a trained model writes) skips the tree builder: its tree is worked out
+once per construct and a completion only supplies the positions of its tags.
 
 A prefill is scored as part of the construct: when the prompt already ended with
 `<competition>\\n<pirate>\\n`, the completion continues that text (otherwise every format reward

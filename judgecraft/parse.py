@@ -6,7 +6,9 @@ attributes, spaces inside the brackets, unclosed sections, tags in the wrong pla
 construct's own tag names, rebuilds the tree the way a forgiving HTML parser would (an opening tag
 implicitly closes open siblings), and records every deviation so that each score reads the same
 `Parsed` and no component re-scans the text. Strict XML well-formedness (lxml, entities and
-network off) is computed only when asked for.
+network off) is computed only when asked for. A construct written plainly (each tag once, as
+`<name>`, in order: what a trained model writes) skips the tree builder: its tree is worked out
+once per construct and a completion only supplies the positions of its tags.
 
 A prefill is scored as part of the construct: when the prompt already ended with
 `<competition>\\n<pirate>\\n`, the completion continues that text (otherwise every format reward
@@ -15,9 +17,12 @@ would be zero for a chat template that pre-inserts the opening tags).
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from functools import cached_property
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -26,6 +31,7 @@ from judgecraft.tagscan import (  # noqa: F401 (TagEvent, detect_prefill and sca
     TagEvent,
     TagTally,
     detect_prefill,
+    scan_plain,
     scan_tags,
     tag_pattern,
     tally_tags,
@@ -58,7 +64,6 @@ class Parsed:
     text: str  # prefill + completion
     prefill_len: int
     construct: Construct
-    events: list[TagEvent]
     sections: dict[str, list[Section]]
     missing: list[str]  # required tags that never appear
     duplicates: dict[str, int]  # tag -> extra occurrences
@@ -92,6 +97,15 @@ class Parsed:
         return [t for t in self.construct.tag_names if t in self.sections]
 
     @cached_property
+    def events(self) -> list[TagEvent]:
+        """The construct tags in the text, in order (the first MAX_TREE_TAGS).
+
+        Scanned again when first read: only `explain` and the strict XML check read them, so the
+        scores do not pay for an object per tag.
+        """
+        return scan_tags(self.text, self.construct, MAX_TREE_TAGS)
+
+    @cached_property
     def xml_error(self) -> str | None:
         """None when the construct region is well-formed XML, else lxml's complaint."""
         return strict_xml_error(self)
@@ -117,6 +131,17 @@ def parse(completion: str, construct: Construct, prefill: str = "", max_section_
     ('\\nArr, 4!', ['knight', 'viking', 'result', 'winner'], '4')
     """
     text = (prefill or "") + completion
+    prefill_len = len(prefill or "")
+    plan = _plain_plan(construct)
+    if plan is not None:
+        spans = scan_plain(text, construct.tag_names, plan.forms)
+        if spans is not None:
+            return _parse_plain(text, construct, plan, spans, prefill_len, max_section_chars)
+    return _parse_tree(text, construct, prefill_len, max_section_chars)
+
+
+def _parse_tree(text: str, construct: Construct, prefill_len: int, max_section_chars: int | None) -> Parsed:
+    """The general path: every tag found by the regex, the tree rebuilt tag by tag, every deviation recorded."""
     events = scan_tags(text, construct, MAX_TREE_TAGS)
     builder = _TreeBuilder(text, construct)
     for ev in events:
@@ -124,7 +149,114 @@ def parse(completion: str, construct: Construct, prefill: str = "", max_section_
     builder.finish()
     if len(events) == MAX_TREE_TAGS:
         builder.tally_rest(events[-1].end)
-    return builder.result(events, len(prefill or ""), max_section_chars)
+    return builder.result(events, prefill_len, max_section_chars)
+
+
+class _Plain(NamedTuple):
+    """The construct written plainly: each tag once, as `<name>`/`</name>`, nested and in the construct's order.
+
+    What a trained model writes nearly always. Its tree depends only on the order of the tags, so
+    it is worked out once per construct (`_plain_plan`) and a completion only fills in positions.
+    """
+
+    forms: tuple[str, ...]  # the tags as written, in order
+    names: tuple[str, ...]  # and their names
+    closing: tuple[bool, ...]
+    sections: tuple[tuple[str, int, int, str | None], ...]  # name, index of its opening and closing tag, parent
+    gaps: tuple[tuple[int, int], ...]  # (i, j): text from the end of tag i to the start of tag j is interstitial
+
+
+_PLANS: weakref.WeakKeyDictionary[Construct, _Plain | None] = weakref.WeakKeyDictionary()
+
+
+def _plain_plan(c: Construct) -> _Plain | None:
+    """The construct's plain form, or None when the general path must judge even that (checked once, below)."""
+    try:
+        return _PLANS[c]
+    except KeyError:
+        plan = _PLANS[c] = _make_plain_plan(c)
+        return plan
+
+
+def _make_plain_plan(c: Construct) -> _Plain | None:
+    order: list[tuple[str, bool]] = []  # depth first from the root, children in the construct's order
+    todo = [(c.root, False)]
+    while todo and len(order) <= 2 * len(c.tags):
+        name, closing = todo.pop()
+        order.append((name, closing))
+        if not closing:
+            todo.append((name, True))
+            todo.extend((kid, False) for kid in reversed(c.children(name)))
+    if todo or len(order) >= MAX_TREE_TAGS:
+        return None
+    opening = {name: i for i, (name, closing) in enumerate(order) if not closing}
+    closing_at = {name: i for i, (name, closing) in enumerate(order) if closing}
+    parents = {name: c.tag(name).parent for name in opening}
+    sections = tuple((name, i, closing_at[name], parents[name]) for name, i in opening.items())
+    gaps: list[tuple[int, int]] = []
+    for tag in c.tags:
+        kids = c.children(tag.name)
+        if kids and not tag.mixed and tag.name in opening:
+            bounds = (
+                [opening[tag.name]] + [i for k in kids for i in (opening[k], closing_at[k])] + [closing_at[tag.name]]
+            )
+            gaps.extend(zip(bounds[::2], bounds[1::2], strict=True))
+    plan = _Plain(
+        forms=tuple(f"</{name}>" if closing else f"<{name}>" for name, closing in order),
+        names=tuple(name for name, _ in order),
+        closing=tuple(closing for _, closing in order),
+        sections=sections,
+        gaps=tuple(gaps),
+    )
+    # The plan must say what the general path says: checked on a sample with text around every tag.
+    sample = " p " + " x ".join(plan.forms) + " a "
+    spans = scan_plain(sample, c.tag_names, plan.forms)
+    if spans is None:
+        return None
+    for limit in (None, 2):
+        plain, tree = _parse_plain(sample, c, plan, spans, 0, limit), _parse_tree(sample, c, 0, limit)
+        if any(getattr(plain, f.name) != getattr(tree, f.name) for f in fields(Parsed)):
+            return None
+    return plan
+
+
+def _parse_plain(
+    text: str, c: Construct, plan: _Plain, spans: Sequence[tuple[int, int]], prefill_len: int, limit: int | None
+) -> Parsed:
+    """`_parse_tree` for a plainly written construct: the plan's tree at these tag spans, no deviations."""
+    sections: dict[str, list[Section]] = {}
+    cut: dict[str, int] = {}
+    for name, i, j, parent in plan.sections:
+        (open_start, start), (end, close_end) = spans[i], spans[j]
+        if limit is None or end - start <= limit:  # `bounded`, without a call for the common case
+            body = text[start:end]
+        else:
+            body, cut[name] = bounded(text, start, end, limit)
+        sections[name] = [Section(name, open_start, start, end, close_end, parent, True, body)]
+    answer_start = len(text) if c.final_answer == "none" else spans[-1][1]  # the root's closing tag is the last
+    final_answer, dropped = bounded(text, answer_start, len(text), limit)
+    if dropped:
+        cut["final_answer"] = dropped
+    pieces = [text[spans[i][1] : spans[j][0]] for i, j in plan.gaps]
+    return Parsed(
+        text=text,
+        prefill_len=prefill_len,
+        construct=c,
+        sections=sections,
+        missing=[],
+        duplicates={},
+        misnested=[],
+        unclosed=[],
+        out_of_order=[],
+        stray_closes=[],
+        variants=[],
+        preamble=text[: spans[0][0]],
+        interstitial="".join(p for p in pieces if p.strip()),
+        final_answer=final_answer.strip(),
+        final_answer_start=answer_start,
+        leaked=[],
+        cut=cut,
+    )
 
 
 def bounded(text: str, start: int, end: int, limit: int | None) -> tuple[str, int]:
@@ -298,11 +430,10 @@ class _TreeBuilder:
         final_answer, dropped = bounded(text, answer_start, len(text), limit)
         if dropped:
             cut["final_answer"] = dropped
-        return Parsed(
+        parsed = Parsed(
             text=text,
             prefill_len=prefill_len,
             construct=c,
-            events=events,
             sections=sections,
             missing=missing,
             duplicates=duplicates,
@@ -318,6 +449,8 @@ class _TreeBuilder:
             leaked=leaked,
             cut=cut,
         )
+        parsed.events = events  # already scanned: kept, not scanned again when read
+        return parsed
 
 
 def _effective_parent(c: Construct, name: str, sections: dict[str, list[Section]]) -> str | None:

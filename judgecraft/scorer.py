@@ -217,7 +217,8 @@ class Scorer:
                 value = result.value
                 if value is not None:
                     value = float(value)
-                    value = min(spec.high, max(spec.low, value)) if math.isfinite(value) else spec.low
+                    if not spec.low < value < spec.high:  # inside the range (the common case) it stands as it is
+                        value = min(spec.high, max(spec.low, value)) if math.isfinite(value) else spec.low
                 detail = {**result.detail, "cut": parsed.cut} if parsed.cut else result.detail
             except Exception as err:
                 value = spec.low

@@ -8,6 +8,7 @@ same scan to tell whether a prompt already ends with the construct's opening tag
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 from typing import NamedTuple
 
@@ -144,6 +145,45 @@ def scan_tags(text: str, construct: Construct, limit: int | None = None) -> list
             TagEvent(name.lower(), closing, not closing and _self_closing(text, m.end(2), end - 1), start, end, False)
         )
     return events
+
+
+_MAX_OTHER_LT = 64  # `<` that are not tags ("x < 3") the plain scan checks before leaving the text to scan_tags
+
+
+@cache
+def _plain_pattern(forms: tuple[str, ...]) -> re.Pattern[str]:
+    """The forms in order and no other `<` anywhere: the commonest text, matched by one call (possessive: linear)."""
+    gap = "[^<]*+"
+    return re.compile(gap + gap.join(f"({re.escape(form)})" for form in forms) + gap)
+
+
+def scan_plain(text: str, names: tuple[str, ...], forms: tuple[str, ...]) -> Sequence[tuple[int, int]] | None:
+    """The span of each of `forms` (plain tags, e.g. `<pirate>`) when the text's construct tags are exactly
+    those, in that order; else None, and the caller runs `scan_tags`.
+
+    The common case, a well-formed completion, found without the tag regex and a TagEvent per tag.
+    Every other `<` must not start a tag (the tag regex is tried there); after `_MAX_OTHER_LT` of
+    them it gives up, so the work wasted before the fallback is small.
+    """
+    whole = _plain_pattern(forms).fullmatch(text)
+    if whole is not None:
+        return whole.regs[1:]
+    head = _short_pattern(names).match
+    spans: list[tuple[int, int]] = []
+    k, others = 0, 0
+    pos = text.find("<")
+    while pos >= 0:
+        if k < len(forms) and text.startswith(forms[k], pos):
+            spans.append((pos, pos + len(forms[k])))
+            pos += len(forms[k])
+            k += 1
+        elif others == _MAX_OTHER_LT or head(text, pos) is not None:
+            return None  # a tag out of place, a duplicate or a variant: scan_tags and the tree builder judge it
+        else:
+            others += 1
+            pos += 1
+        pos = text.find("<", pos)
+    return spans if k == len(forms) else None
 
 
 def detect_prefill(prompt: str | None, construct: Construct) -> str:

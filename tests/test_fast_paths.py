@@ -345,6 +345,91 @@ def _reference_scan(text: str, construct, limit: int | None) -> list[TagEvent]:
     return events
 
 
+_PLAIN_FILLERS = ["", " ", "\n", "x < 3", "<", "<<", "a<b", "<p", "</", "<pirate", "<Pirate>", "<pirate/>",
+                  "</knight>", "<knight>", "<winner>", "< pirate>", "<pirate x=1>", "</competition>", "<competition>",
+                  "< /pirate >", "<piratex>", "<result>", "the answer is 4", "é", "٣"]  # fmt: skip
+_PKV_TAGS = (
+    "<competition> <pirate> </pirate> <knight> </knight> <viking> </viking> <result> <winner> </winner> </result>"
+)
+_PLAIN_FORMS = {"pkv": (*_PKV_TAGS.split(), "</competition>"), "think": ("<think>", "</think>")}
+
+
+def _everything(parsed) -> dict:
+    """A Parsed's fields and its tags (scanned when first read)."""
+    return {**vars(parsed), "events": parsed.events}
+
+
+def _plain_with_noise(construct: str, fillers: list[str], drop: int | None) -> str:
+    """The construct written plainly, with a filler before, between and after its tags (and one tag dropped)."""
+    forms = [f for i, f in enumerate(_PLAIN_FORMS[construct]) if i != drop]
+    pieces = [fillers[i % len(fillers)] if fillers else "" for i in range(len(forms) + 1)]
+    return "".join(chain.from_iterable(zip(pieces, forms, strict=False))) + pieces[-1]
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["pkv", "think"]),
+    st.lists(st.one_of(st.sampled_from(_PLAIN_FILLERS), st.text(max_size=5)), max_size=14),
+    st.one_of(st.none(), st.integers(0, 12)),
+    st.sampled_from(["", "<competition>\n", "<think>\n", "<competition>\n<pirate>\n"]),
+    st.sampled_from([None, 2, 5, 1_000_000]),
+)
+def test_plain_parse_equals_the_tree_builder(construct_name, fillers, drop, prefill, limit):
+    """A plainly written construct parsed from its plan gives what the general tree builder gives."""
+    construct = load_construct(construct_name)
+    text = _plain_with_noise(construct_name, fillers, drop)
+    plan = parse_module._plain_plan(construct)
+    for completion, pre in ((text, ""), (text, prefill), (text[len(prefill) :], prefill)):
+        whole = pre + completion
+        expected = parse_module._parse_tree(whole, construct, len(pre), limit)
+        parsed = parse_module.parse(completion, construct, prefill=pre, max_section_chars=limit)
+        assert _everything(parsed) == _everything(expected)
+        spans = parse_module.scan_plain(whole, construct.tag_names, plan.forms)
+        if spans is not None:  # the plain scan found what the tag regex finds
+            tags = zip(plan.names, plan.closing, spans, strict=True)
+            events = [TagEvent(name, closing, False, *span, True) for name, closing, span in tags]
+            assert scan_tags(whole, construct) == events
+
+
+def test_plain_parse_is_taken_and_gives_up_on_many_other_lt():
+    """The plan is used for a plain construct; many stray `<` leave it to the general path, with the same result."""
+    construct = load_construct("pkv")
+    plan = parse_module._plain_plan(construct)
+    assert plan is not None and parse_module._plain_plan(load_construct("think")) is not None
+    text = _plain_with_noise("pkv", [" a ", " x < 3 "], None)
+    assert parse_module.scan_plain(text, construct.tag_names, plan.forms) is not None
+    crowded = text.replace("x < 3", "x < 3 " * 50)
+    assert parse_module.scan_plain(crowded, construct.tag_names, plan.forms) is None
+    for t in (text, crowded, text.replace("<viking>", "<Viking>"), text + "<winner>"):
+        assert _everything(parse_module.parse(t, construct)) == _everything(
+            parse_module._parse_tree(t, construct, 0, None)
+        )
+
+
+def test_a_construct_listed_out_of_tree_order_is_parsed_as_the_tree_builder_does():
+    """A grandchild listed after its parent's sibling: its plain form is out of the listed order, so no plan."""
+    from judgecraft.construct import construct_from_dict
+
+    raw = {
+        "name": "odd",
+        "root": "a",
+        "tags": [
+            {"name": "a"},
+            {"name": "b", "parent": "a"},
+            {"name": "d", "parent": "a"},
+            {"name": "c", "parent": "b"},
+        ],
+        "components": ["tags"],
+        "stages": {"s": {"weights": {"tags": 1.0}}},
+    }
+    construct = construct_from_dict(raw)
+    assert parse_module._plain_plan(construct) is None
+    for text in ("<a><b><c>1</c></b><d>2</d></a> 3", "<a><b></b><d>2</d><c>1</c></a> 3", "<a><d>1</d></a>", "x <a> y"):
+        parsed = parse_module.parse(text, construct)
+        assert _everything(parsed) == _everything(parse_module._parse_tree(text, construct, 0, None))
+    assert parse_module.parse("<a><b><c>1</c></b><d>2</d></a> 3", construct).out_of_order == ["d"]
+
+
 # ---------------------------------------------------------------- coherence
 
 

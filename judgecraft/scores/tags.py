@@ -17,18 +17,9 @@ RANGE = (0.0, 1.0)
 def score(parsed: Parsed, ctx: Context) -> Score:
     p = ctx.params["tags"]
     names = parsed.construct.tag_names
-    problems: dict[str, str] = {}
-    for name in names:
-        if name in parsed.missing:
-            problems[name] = "missing"
-        elif name not in parsed.sections:
-            problems[name] = "only a closing tag"
-        elif name in parsed.misnested:
-            problems[name] = f"inside <{parsed.section(name).parent}>" if parsed.section(name).parent else "outside"
-        elif name in parsed.unclosed:
-            problems[name] = "never closed"
-        elif name in parsed.out_of_order:
-            problems[name] = "out of order"
+    # Sections hold only the construct's tags, so as many sections as tags means every tag is there.
+    in_place = len(parsed.sections) == len(names) and not (parsed.misnested or parsed.unclosed or parsed.out_of_order)
+    problems = {} if in_place else _problems(parsed, names)  # in place: the common case, no tag to look at
     placed = [n for n in names if n not in problems]
     extra = sum(parsed.duplicates.values())
     raw = p["placed"] * len(placed) + p["duplicate"] * extra + p["missing"] * len(parsed.missing)
@@ -44,3 +35,20 @@ def score(parsed: Parsed, ctx: Context) -> Score:
             "raw": round(raw, 6),
         },
     )
+
+
+def _problems(parsed: Parsed, names: tuple[str, ...]) -> dict[str, str]:
+    """Why each tag that is not correctly placed is not."""
+    problems: dict[str, str] = {}
+    for name in names:
+        if name in parsed.missing:
+            problems[name] = "missing"
+        elif name not in parsed.sections:
+            problems[name] = "only a closing tag"
+        elif name in parsed.misnested:
+            problems[name] = f"inside <{parsed.section(name).parent}>" if parsed.section(name).parent else "outside"
+        elif name in parsed.unclosed:
+            problems[name] = "never closed"
+        elif name in parsed.out_of_order:
+            problems[name] = "out of order"
+    return problems

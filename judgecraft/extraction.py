@@ -48,6 +48,14 @@ _LEAD_RE = re.compile(
     r"|(?:no )?(?:more|less|greater|fewer) than|up to|over|under|above|below)\s+|(?:\\neq?|\\[lg]eq?|[<>≤≥≠]=?)\s*)$",
     re.IGNORECASE,
 )
+# What the text before a number must end with for `_ARITHMETIC_LEFT_RE` or `_LEAD_RE` to match there:
+# each search tries every position of its window (tens of microseconds), most numbers pass neither.
+_OPERATOR_CHARS = "+*/^×÷·-−"
+_LEAD_ENDINGS = (
+    *("not", "never", "isn't", "between", "either", "from", "maybe", "perhaps", "possibly", "probably", "but"),
+    *("except", "least", "most", "than", "to", "over", "under", "above", "below", "\\ne", "\\neq", "\\le"),
+    *("\\leq", "\\ge", "\\geq", "<", ">", "≤", "≥", "≠", "<=", ">=", "≤=", "≥=", "≠="),
+)
 MAX_CHAIN = 8  # neighbours looked at on each side of a number: enough to see a hedge, never quadratic
 _BARE_WORDS = 4  # a short text with at most this many words outside LaTeX is taken whole
 
@@ -255,10 +263,12 @@ def _sentence_answer(sentence: str, how: str) -> Extracted | None:
     """The answer a sentence states: all of it when it is only an answer (a formula, '24 or 25', 'yes'),
     else its last formula or the number it states as a result, whichever comes last."""
     whole = _make(sentence, how)
+    kind = whole.shape.kind
+    if kind in ("number", "list", "set", "choice"):
+        return whole  # taken whole whatever words it has (the test below): its words need not be found
     envs = list(_LATEX_ENV_RE.finditer(sentence))
     outside = _LATEX_ENV_RE.sub(" ", sentence) if envs else sentence
     words = re.findall(r"[a-zA-Z]{2,}", re.sub(r"\\[a-zA-Z]+", " ", outside))
-    kind = whole.shape.kind
     if kind != "empty" and (
         not words or kind in ("number", "list", "set", "choice") or (kind == "text" and whole.shape.hedge)
     ):
@@ -305,15 +315,35 @@ def _chain(sentence: str, nums: list, index: int, how: str) -> Extracted:
         last += 1
     start, end = nums[first].start, nums[last].end
     # A number inside arithmetic is not the answer: "24 + 5" is read whole (and is 29).
-    left = _ARITHMETIC_LEFT_RE.search(sentence, max(0, start - 100), start)
+    left = (
+        _ARITHMETIC_LEFT_RE.search(sentence, max(0, start - 100), start) if _after_operator(sentence, start) else None
+    )
     right = _ARITHMETIC_RIGHT_RE.match(sentence, end, end + 100)
     if left or right:
         start, end = left.start() if left else start, right.end() if right else end
         return _make(sentence[start:end], how)
-    lead = _LEAD_RE.search(sentence[max(0, start - 24) : start])
+    before = sentence[max(0, start - 24) : start]
+    lead = _LEAD_RE.search(before) if _may_lead(before) else None
     if lead:
         start -= len(lead.group(0))
     return _make(sentence[start : end + _unit_len(sentence, end)], how)
+
+
+def _after_operator(sentence: str, at: int) -> bool:
+    """Whether `_ARITHMETIC_LEFT_RE` can end at `at`: it ends on an operator and spaces or tabs
+    (its `$` may also stand before a last line break)."""
+    head = sentence[max(0, at - 100) : at]
+    for end in (head, head[:-1] if head.endswith("\n") else ""):
+        stripped = end.rstrip(" \t")
+        if stripped and stripped[-1] in _OPERATOR_CHARS:
+            return True
+    return False
+
+
+def _may_lead(before: str) -> bool:
+    """Whether `_LEAD_RE` can match at the end of `before`: it ends on one of its words or relations,
+    then white space. Outside ASCII the regex's case folding ('ı' for 'i', 'ſ' for 's') is left to it."""
+    return not before.isascii() or before.rstrip().lower().endswith(_LEAD_ENDINGS)
 
 
 def _unit_len(sentence: str, at: int) -> int:

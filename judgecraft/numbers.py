@@ -22,7 +22,7 @@ _CANDIDATE_RE = re.compile(
 # Every candidate starts with one of these. The candidate regex opens with optional items, so the
 # regex engine cannot skip ahead by itself and tries it at every character (about 100 ns each);
 # this class finds the next possible start at memory speed and the candidate is matched there.
-_CANDIDATE_START_RE = re.compile(r"[-−\\.\d]")
+_CANDIDATE_START_RE = re.compile(r"\d|[-−](?=[\\.\d])|\.(?=\d)|\\(?=[dtc]?frac)")
 _THOUSANDS_RE = re.compile(r"[-−]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 _DECIMAL_COMMA_RE = re.compile(r"[-−]?\d+,\d+")  # "2,74" (a European decimal), when not thousands
 _FRAC_RE = re.compile(r"(?P<sign>[-−]?)\\[dtc]?frac\s*\{\s*(?P<n>[-−]?[\d.]+)\s*\}\s*\{\s*(?P<d>[\d.]+)\s*\}")
@@ -76,6 +76,14 @@ def numbers_in(text: str) -> list[Number]:
         found.extend(words)
         found.sort(key=lambda n: n.start)
     return found
+
+
+def may_start_number(lowered: str, at: int) -> bool:
+    """Whether a number can start at lowered[at] (a text in lower case): a digit, a sign, a dot or
+    a backslash (\\frac), or a number word. A cheap test before `numbers_in` of what follows."""
+    return at < len(lowered) and (
+        lowered[at] in "-−.\\" or lowered[at].isdigit() or lowered.startswith(_WORD_STARTS, at)
+    )
 
 
 def first_number(text: str) -> Number | None:
@@ -162,6 +170,7 @@ def lower_same_length(text: str) -> str:
 
 
 _NUMBER_WORDS = frozenset([*_UNITS, *_TENS, *_SCALES])
+_WORD_STARTS = tuple(_NUMBER_WORDS)
 
 
 @lru_cache(maxsize=1024)
@@ -212,6 +221,16 @@ def token_value(raw: str) -> Fraction | None:
         try:
             return Fraction(int(s))
         except ValueError:  # digits int() cannot read ("²", or more than 4300 of them)
+            return None
+    num, slash, den = s.partition("/")
+    num, den = num.strip(), den.strip()
+    if slash and num.isascii() and num.isdigit() and den.isascii() and den.isdigit():
+        # "5824 / 4": `_general_value` splits at the slash and reads each side with Fraction(str)
+        # (a regex parse each); int() reads plain ASCII digits to the same values.
+        try:
+            whole = int(den)
+            return Fraction(int(num), whole) if whole else None
+        except ValueError:  # more than 4300 digits, which Fraction(str) refuses the same way
             return None
     return _general_value(s)
 

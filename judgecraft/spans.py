@@ -226,7 +226,8 @@ def read_number(s: str) -> Shape | None:
         return None
     number = found[0]
     before, after = body[: number.start].strip(), body[number.end :].strip().lower()
-    if before or number.value is None:
+    value = None if before else number.value  # built once: a Fraction from text is not cheap
+    if value is None:
         return None
     words = after.split()
     percent = number.percent
@@ -234,7 +235,7 @@ def read_number(s: str) -> Shape | None:
         percent, words = True, words[1:]
     if len(words) > 3 or any(not w.isalpha() or w in _NEGATION_WORDS or w in _HEDGE_WORDS for w in words):
         return None  # more than a unit after the number
-    return Shape("number", s, (number.value * scale,), percent)
+    return Shape("number", s, (value * scale if scale != 1 else value,), percent)
 
 
 def _read_choice(s: str) -> Shape | None:

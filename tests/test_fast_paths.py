@@ -16,7 +16,7 @@ from itertools import chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from judgecraft import load_construct
+from judgecraft import extraction, load_construct
 from judgecraft import numbers as _numbers
 from judgecraft import text as text_module
 from judgecraft.numbers import Number, _general_value, numbers_in, token_value
@@ -199,6 +199,52 @@ def _reference_digit_numbers(text: str) -> list[Number]:
 def test_digit_scan_equals_the_search_reference(text):
     """The digit scan with its candidate search written out finds what `_CANDIDATE_RE.search` found."""
     assert _numbers._digit_numbers(text) == _reference_digit_numbers(text)
+
+
+# ---------------------------------------------------------------- answers
+
+fraction_tokens = st.builds(
+    lambda a, gap1, gap2, b: f"{a}{gap1}/{gap2}{b}",
+    st.one_of(digit_tokens, st.text(alphabet="0123456789,.-e", min_size=1, max_size=6)),
+    st.sampled_from(["", " ", "\u2009", "\n"]),
+    st.sampled_from(["", " ", "\t"]),
+    st.one_of(digit_tokens, st.sampled_from(["0", "00", "0.5", "4%", "2e3"])),
+)
+
+
+@SETTINGS
+@given(fraction_tokens)
+def test_fraction_tokens_take_the_fast_path_with_the_same_value(token):
+    """'5824 / 4' read with int() has the value every rule in turn gives it (zero, long and odd digits too)."""
+    assert token_value(token) == _general_value(token.strip().replace("−", "-").replace("{,}", ""))
+
+
+_LEAD_PIECES = ["not", "NOT", "isn't", "ıSN'T", "perhaps", "perhapſ", "at least", "up to", "more than", "no less than",
+                "\\neq", "\\LE", "\\geq", "<", "≥", "≠", "<=", "=", "is", "x", "24", "2.5", "(", ")", "+", "-",
+                "−", "*", "/", "^", "×", "÷", "·", " ", "  ", "\t", "\n", "\u2003", "\u00a0", ".", "so"]  # fmt: skip
+lead_texts = st.lists(st.one_of(st.sampled_from(_LEAD_PIECES), st.text(max_size=2)), max_size=24).map("".join)
+
+
+@SETTINGS
+@given(lead_texts)
+def test_lead_and_arithmetic_guards_never_skip_a_match(text):
+    """The cheap tests before the hedge-word and arithmetic searches in `_chain` are true wherever
+    the regex would match (they only skip searches that find nothing)."""
+    assert extraction._may_lead(text) or extraction._LEAD_RE.search(text) is None
+    for at in range(len(text) + 1):
+        left = extraction._ARITHMETIC_LEFT_RE.search(text, max(0, at - 100), at)
+        assert extraction._after_operator(text, at) or left is None
+
+
+@SETTINGS
+@given(st.one_of(lead_texts, texts, st.text(alphabet="0123456789 -−.\\fracONETWOtwentyhundredKİı", max_size=30)))
+def test_may_start_number_is_true_where_a_number_starts(text):
+    """`derived_results` skips a result word unless a number may start right after it: never one that does."""
+    lowered = _numbers.lower_same_length(text)
+    for at in range(len(text) + 1):
+        number = _numbers.first_number(text[at : at + 40])
+        if number is not None and number.start == 0:
+            assert _numbers.may_start_number(lowered, at)
 
 
 # ---------------------------------------------------------------- tags

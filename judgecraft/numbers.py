@@ -14,15 +14,19 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
-_CANDIDATE_RE = re.compile(
-    r"[-−]?\\[dtc]?frac\s*\{\s*[-−]?[\d.]+\s*\}\s*\{\s*[\d.]+\s*\}"
-    r"|[-−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+(?![\d.]))?"
-    r"(?:[eE][-+]?\d+|\s*\\times\s*10\^\{?-?\d+\}?)?(?:\s*(?:\\?%|[Pp]ercent\b))?"
+_FRAC_AFTER_BACKSLASH = r"[dtc]?frac\s*\{\s*[-−]?[\d.]+\s*\}\s*\{\s*[\d.]+\s*\}"
+_NUMBER_TAIL = r"(?:\s*/\s*\d+(?![\d.]))?(?:[eE][-+]?\d+|\s*\\times\s*10\^\{?-?\d+\}?)?(?:\s*(?:\\?%|[Pp]ercent\b))?"
+_CANDIDATE_RE = re.compile(rf"[-−]?\\{_FRAC_AFTER_BACKSLASH}|[-−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+){_NUMBER_TAIL}")
+# _CANDIDATE_RE as the scan uses it: the same match at every position, written to open with one
+# character class (what a candidate starts with), so that the regex engine skips ahead to the next
+# possible start by itself (it cannot when a pattern opens with optional items) and one search
+# finds each number. After that first character, a look-behind picks the branch it starts (one
+# branch per first character, so their order changes nothing; the commonest, a digit, comes first).
+_CANDIDATE_SCAN_RE = re.compile(
+    rf"[-−\\.\d](?:(?<=\d)[\d,]*(?:\.\d+)?{_NUMBER_TAIL}"
+    rf"|(?<=[-−])(?:\\{_FRAC_AFTER_BACKSLASH}|(?:\d[\d,]*(?:\.\d+)?|\.\d+){_NUMBER_TAIL})"
+    rf"|(?<=\.)\d+{_NUMBER_TAIL}|(?<=\\){_FRAC_AFTER_BACKSLASH})"
 )
-# Every candidate starts with one of these. The candidate regex opens with optional items, so the
-# regex engine cannot skip ahead by itself and tries it at every character (about 100 ns each);
-# this class finds the next possible start at memory speed and the candidate is matched there.
-_CANDIDATE_START_RE = re.compile(r"\d|[-−](?=[\\.\d])|\.(?=\d)|\\(?=[dtc]?frac)")
 _THOUSANDS_RE = re.compile(r"[-−]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 _DECIMAL_COMMA_RE = re.compile(r"[-−]?\d+,\d+")  # "2,74" (a European decimal), when not thousands
 _FRAC_RE = re.compile(r"(?P<sign>[-−]?)\\[dtc]?frac\s*\{\s*(?P<n>[-−]?[\d.]+)\s*\}\s*\{\s*(?P<d>[\d.]+)\s*\}")
@@ -126,14 +130,9 @@ def _last_digit_number(text: str) -> Number | None:
 def _digit_numbers(text: str) -> list[Number]:
     found: list[Number] = []
     position = 0
-    search, match = _CANDIDATE_START_RE.search, _CANDIDATE_RE.match
-    # The leftmost match of _CANDIDATE_RE from `position`, tried only where a candidate can start.
-    while (at := search(text, position)) is not None:
-        start = at.start()
-        m = match(text, start)
-        if m is None:
-            position = start + 1
-            continue
+    search = _CANDIDATE_SCAN_RE.search  # the leftmost match of _CANDIDATE_RE from `position`
+    while (m := search(text, position)) is not None:
+        start = m.start()
         raw = m.group(0)
         position = m.end()
         before = text[start - 1] if start else " "
@@ -169,8 +168,8 @@ def lower_same_length(text: str) -> str:
     return lowered
 
 
-_NUMBER_WORDS = frozenset([*_UNITS, *_TENS, *_SCALES])
-_WORD_STARTS = tuple(_NUMBER_WORDS)
+NUMBER_WORDS = frozenset([*_UNITS, *_TENS, *_SCALES])
+_WORD_STARTS = tuple(NUMBER_WORDS)
 
 
 @lru_cache(maxsize=1024)
@@ -181,7 +180,7 @@ def _words_pattern(present: frozenset[str]) -> re.Pattern[str]:
 
 
 def _word_numbers(lowered: str, last_only: bool = False) -> list[Number]:
-    present = _NUMBER_WORDS.intersection(lowered.replace("-", " ").split())
+    present = NUMBER_WORDS.intersection(lowered.replace("-", " ").split())
     if not present:
         return []
     whole = []

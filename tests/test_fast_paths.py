@@ -16,7 +16,7 @@ from itertools import chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from judgecraft import extraction, load_construct
+from judgecraft import extraction, load_construct, spans
 from judgecraft import numbers as _numbers
 from judgecraft import text as text_module
 from judgecraft.numbers import Number, _general_value, numbers_in, token_value
@@ -199,6 +199,9 @@ def _reference_digit_numbers(text: str) -> list[Number]:
 def test_digit_scan_equals_the_search_reference(text):
     """The digit scan with its candidate search written out finds what `_CANDIDATE_RE.search` found."""
     assert _numbers._digit_numbers(text) == _reference_digit_numbers(text)
+    for position in range(len(text) + 1):  # the scan's regex finds each candidate where the plain one does
+        scan, plain = _numbers._CANDIDATE_SCAN_RE.search(text, position), _numbers._CANDIDATE_RE.search(text, position)
+        assert (scan and scan.span()) == (plain and plain.span())
 
 
 # ---------------------------------------------------------------- answers
@@ -217,6 +220,23 @@ fraction_tokens = st.builds(
 def test_fraction_tokens_take_the_fast_path_with_the_same_value(token):
     """'5824 / 4' read with int() has the value every rule in turn gives it (zero, long and odd digits too)."""
     assert token_value(token) == _general_value(token.strip().replace("−", "-").replace("{,}", ""))
+
+
+_UNIT_WORDS = ["hives", "Hives", "m", "A", "e", "percent", "Percent", "pct", "percentage", "or", "not", "no", "be",
+               "maybe", "thousand", "Thousand", "trillion", "hundred", "one", "One", "twenty", "to"]  # fmt: skip
+plain_spans = st.builds(
+    lambda digits, word: digits + (f" {word}" if word else ""),
+    st.one_of(st.integers(0, 10**30).map(str), st.just("0007"), st.just("9" * 600), st.just("9" * 601)),
+    st.one_of(st.none(), st.sampled_from(_UNIT_WORDS), st.text(alphabet="abcxyzABC", min_size=1, max_size=5)),
+)
+
+
+@SETTINGS
+@given(st.one_of(plain_spans, texts), st.sampled_from([None, True, False]))
+def test_plain_number_spans_read_as_every_rule_reads_them(span, latex):
+    """'1456 hives' read by the shortcut is what every rule in turn reads (negations, hedges, scales,
+    number words and percent words after the number are left to them)."""
+    assert _read_span.__wrapped__(span, latex) == spans._read_whole(span, latex)
 
 
 _LEAD_PIECES = ["not", "NOT", "isn't", "ıSN'T", "perhaps", "perhapſ", "at least", "up to", "more than", "no less than",

@@ -141,6 +141,8 @@ parse_gold.cache_info = _parse_gold_text.cache_info  # type: ignore[attr-defined
 def _near(a: Fraction, b: Fraction) -> bool:
     if close_enough(a, b):
         return True
+    if a.denominator == b.denominator == 1:
+        return False  # two different whole numbers are at least 1 apart, never within the rounding
     return max(abs(a), abs(b)) >= Fraction(1, 1000) and abs(a - b) < _ROUNDING
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from judgecraft.numbers import last_number, lower_same_length, numbers_in
+from judgecraft.numbers import NUMBER_WORDS, last_number, lower_same_length, numbers_in
 from judgecraft.spans import ReadsShape, Shape, clean, read_span
 
 TAIL_CHARS = 4000  # answers sit at the end: only the tail of a long trace is searched
@@ -56,6 +56,10 @@ _LEAD_ENDINGS = (
     *("except", "least", "most", "than", "to", "over", "under", "above", "below", "\\ne", "\\neq", "\\le"),
     *("\\leq", "\\ge", "\\geq", "<", ">", "≤", "≥", "≠", "<=", ">=", "≤=", "≥=", "≠="),
 )
+# A sentence of words of two or more ASCII letters, nothing else: no number, formula, relation,
+# ellipsis or choice letter for `read_span` to find (separators are never empty: linear matching).
+_WORDS_ONLY_RE = re.compile(r"[ \t,;]*(?:[A-Za-z]{2,}(?:[ \t,;]+[A-Za-z]{2,})*[ \t,;]*)?")
+_LETTERS_RE = re.compile(r"[a-z]+")
 MAX_CHAIN = 8  # neighbours looked at on each side of a number: enough to see a hedge, never quadratic
 _BARE_WORDS = 4  # a short text with at most this many words outside LaTeX is taken whole
 
@@ -253,7 +257,10 @@ def _conclusion(tail: str) -> Extracted | None:
     for m in reversed(list(_CONCLUSION_RE.finditer(lowered))[-32:]):
         if not _starts_sentence(tail, m.start()):
             continue  # "so" in the middle of a sentence is not a conclusion
-        picked = _sentence_answer(_span_after(tail, m.end()), "conclusion")
+        sentence = _span_after(tail, m.end())
+        if _WORDS_ONLY_RE.fullmatch(sentence) and NUMBER_WORDS.isdisjoint(_LETTERS_RE.findall(sentence.lower())):
+            continue  # "therefore verify the count": words only, which read as text, never a conclusion
+        picked = _sentence_answer(sentence, "conclusion")
         if picked is not None and picked.shape.kind != "text":
             return picked
     return None

@@ -294,8 +294,15 @@ def words_to_int(phrase: str) -> int:
     return total + current
 
 
-def close_enough(a: Fraction, b: Fraction, rel: Fraction = Fraction(1, 10**9)) -> bool:
+_BILLIONTH = Fraction(1, 10**9)
+
+
+def close_enough(a: Fraction, b: Fraction, rel: Fraction = _BILLIONTH) -> bool:
     """Exact equality, or a relative difference below one part in a billion (rounded decimals)."""
+    if rel is _BILLIONTH and type(a) is Fraction and type(b) is Fraction and a.denominator == b.denominator == 1:
+        # Whole numbers, most answers: the same test on their integers (Fraction arithmetic is slow).
+        m, n = a.numerator, b.numerator
+        return m == n or abs(m - n) * 10**9 <= max(abs(m), abs(n), 1)
     if a == b:
         return True
     scale = max(abs(a), abs(b), Fraction(1))

@@ -11,12 +11,13 @@ import random
 import re
 import string
 from collections import Counter
+from fractions import Fraction
 from itertools import chain
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from judgecraft import extraction, load_construct, spans
+from judgecraft import answer, extraction, load_construct, spans
 from judgecraft import numbers as _numbers
 from judgecraft import text as text_module
 from judgecraft.numbers import Number, _general_value, numbers_in, token_value
@@ -237,6 +238,45 @@ def test_plain_number_spans_read_as_every_rule_reads_them(span, latex):
     """'1456 hives' read by the shortcut is what every rule in turn reads (negations, hedges, scales,
     number words and percent words after the number are left to them)."""
     assert _read_span.__wrapped__(span, latex) == spans._read_whole(span, latex)
+
+
+_SENTENCE_WORDS = (
+    "therefore verify the count no solution none None one Twenty hundred or not at least is it Ab AB".split()
+)
+_SENTENCE_WORDS += ["x", "A", "ok", "ıt", " ", ",", ";", "\t", "  "]
+word_sentences = st.lists(st.sampled_from(_SENTENCE_WORDS), max_size=14).map(" ".join)
+
+
+@SETTINGS
+@given(st.one_of(word_sentences, texts))
+def test_words_only_sentences_are_never_a_conclusion(sentence):
+    """The sentences `_conclusion` passes over unread are ones it would read as text (or nothing)."""
+    lowered = sentence.lower()
+    if extraction._WORDS_ONLY_RE.fullmatch(sentence) and _numbers.NUMBER_WORDS.isdisjoint(
+        extraction._LETTERS_RE.findall(lowered)
+    ):
+        picked = extraction._sentence_answer(sentence, "conclusion")
+        assert picked is None or picked.shape.kind == "text"
+
+
+whole_numbers = st.one_of(
+    st.integers(-(10**12), 10**12), st.sampled_from([0, 1, -1, 10**9, 10**9 + 1, 10**30, 10**30 + 1])
+)
+
+
+@SETTINGS
+@given(whole_numbers, whole_numbers, st.integers(-3, 3))
+def test_whole_numbers_compare_as_the_fraction_arithmetic_does(m, n, nudge):
+    """`close_enough` and `_near` on whole numbers (integer arithmetic) agree with the Fraction formulas."""
+    for a, b in (
+        (Fraction(m), Fraction(n)),
+        (Fraction(m), Fraction(m + nudge)),
+        (Fraction(m * 10**9), Fraction(m * 10**9 + nudge)),
+    ):
+        slow_close = a == b or abs(a - b) <= Fraction(1, 10**9) * max(abs(a), abs(b), Fraction(1))
+        assert _numbers.close_enough(a, b) == slow_close
+        slow_near = slow_close or (max(abs(a), abs(b)) >= Fraction(1, 1000) and abs(a - b) < Fraction(1, 2 * 10**6))
+        assert answer._near(a, b) == slow_near
 
 
 _LEAD_PIECES = ["not", "NOT", "isn't", "ıSN'T", "perhaps", "perhapſ", "at least", "up to", "more than", "no less than",

@@ -85,7 +85,10 @@ class Extracted(ReadsShape):
 
 
 def _make(segment: str, how: str, others: tuple[str, ...] = ()) -> Extracted:
-    segment = _TAIL_NOISE_RE.sub("", segment.strip()).strip(" \"'`").removesuffix("\\").strip()
+    segment = segment.strip()
+    if "correct" in segment.lower():  # the only words `_TAIL_NOISE_RE` removes end with it (any case)
+        segment = _TAIL_NOISE_RE.sub("", segment)
+    segment = segment.strip(" \"'`").removesuffix("\\").strip()
     return Extracted(segment, how, read_span(segment, latex=True if how == "boxed" else None), others)
 
 

@@ -279,6 +279,26 @@ def test_whole_numbers_compare_as_the_fraction_arithmetic_does(m, n, nudge):
         assert answer._near(a, b) == slow_near
 
 
+_NOISE_PIECES = [
+    "I hope it is correct",
+    "ı HOPE İT ıS CORRECT",
+    "I hope it ſ correct.",
+    "Correct",
+    "24",
+    " ",
+    "\n",
+    ".",
+]
+noise_texts = st.lists(st.one_of(st.sampled_from(_NOISE_PIECES), st.text(max_size=3)), max_size=8).map("".join)
+
+
+@SETTINGS
+@given(noise_texts)
+def test_tail_noise_guard_never_skips_a_match(text):
+    """`_make` runs the 'I hope it is correct' removal only where the text says 'correct': never skips a match."""
+    assert "correct" in text.lower() or extraction._TAIL_NOISE_RE.search(text) is None
+
+
 _LEAD_PIECES = ["not", "NOT", "isn't", "ıSN'T", "perhaps", "perhapſ", "at least", "up to", "more than", "no less than",
                 "\\neq", "\\LE", "\\geq", "<", "≥", "≠", "<=", "=", "is", "x", "24", "2.5", "(", ")", "+", "-",
                 "−", "*", "/", "^", "×", "÷", "·", " ", "  ", "\t", "\n", "\u2003", "\u00a0", ".", "so"]  # fmt: skip

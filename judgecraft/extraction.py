@@ -20,11 +20,23 @@ MAX_BOXES = 8  # boxed answers looked at, from the end
 BOX_CHARS = 2000  # a brace group longer than this is not an answer
 
 _BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_PHRASE_WORDS = ("final answer", "answer", "result")  # what every match of _PHRASE_RE starts with
 _PHRASE_RE = re.compile(
     r"(?:final answer|answer|result)\**\s*"
     r"(?:(?:(?:is|of|would be|will be|should be|equals)\b|[:=])\s*:?\**\s*|(?=[$\\\d(-]))"
 )
-_CONCLUSION_RE = re.compile(r"(?:thus|therefore|hence|so|in conclusion|in total|in the end|altogether|overall)\b")
+_CONCLUSION_WORDS = (
+    "thus",
+    "therefore",
+    "hence",
+    "so",
+    "in conclusion",
+    "in total",
+    "in the end",
+    "altogether",
+    "overall",
+)
+_CONCLUSION_RE = re.compile(rf"(?:{'|'.join(_CONCLUSION_WORDS)})\b")
 RESULT_RE = re.compile(r"(?:=|equals?\b|is\b|are\b|gives(?: us)?\b|makes\b|comes to\b|totals?\b|yields?\b|get\b)\s*")
 _GAP_RESULT_RE = re.compile(r"(?:=|\bequals?\b|\bis\b|\bare\b|\bgives\b|\bmakes\b|\bcomes to\b|\byields?\b)")
 _MARKUP_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9_-]{1,30}>")
@@ -180,6 +192,30 @@ def _key(content: str) -> str:
     return "".join(clean(content).split()).lower()
 
 
+def matches_starting_with(pattern: re.Pattern[str], text: str, words: tuple[str, ...]) -> list[re.Match[str]]:
+    """list(pattern.finditer(text)) for a pattern whose every match starts with one of `words`.
+
+    The regex engine would try the pattern at every character that starts one of the words (a
+    third of all letters); str.find finds where the words are, and the pattern is tried only there,
+    leftmost first and never inside the last match, as finditer does. `text` is a tail (at most
+    TAIL_CHARS), so sorting the places is cheap.
+    """
+    starts = []
+    for word in words:
+        at = text.find(word)
+        while at >= 0:
+            starts.append(at)
+            at = text.find(word, at + 1)
+    starts.sort()
+    found: list[re.Match[str]] = []
+    end = 0
+    for at in starts:
+        if at >= end and (m := pattern.match(text, at)) is not None:
+            found.append(m)
+            end = m.end()
+    return found
+
+
 def _span_after(tail: str, start: int) -> str:
     """The answer span that starts at `start`: a display or inline LaTeX block, or the sentence."""
     rest = tail[start : start + SEGMENT_CHARS * 3]
@@ -209,7 +245,7 @@ def _phrase(tail: str) -> Extracted | None:
     lowered = lower_same_length(tail)
     if "answer" not in lowered and "result" not in lowered:
         return None
-    for m in reversed(list(_PHRASE_RE.finditer(lowered))[-16:]):
+    for m in reversed(matches_starting_with(_PHRASE_RE, lowered, _PHRASE_WORDS)[-16:]):
         segment = _span_after(tail, m.end()).strip()
         if not segment:
             continue
@@ -257,7 +293,7 @@ def _starts_sentence(text: str, at: int) -> bool:
 
 def _conclusion(tail: str) -> Extracted | None:
     lowered = lower_same_length(tail)
-    for m in reversed(list(_CONCLUSION_RE.finditer(lowered))[-32:]):
+    for m in reversed(matches_starting_with(_CONCLUSION_RE, lowered, _CONCLUSION_WORDS)[-32:]):
         if not _starts_sentence(tail, m.start()):
             continue  # "so" in the middle of a sentence is not a conclusion
         sentence = _span_after(tail, m.end())

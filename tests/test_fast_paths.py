@@ -299,6 +299,24 @@ def test_tail_noise_guard_never_skips_a_match(text):
     assert "correct" in text.lower() or extraction._TAIL_NOISE_RE.search(text) is None
 
 
+_KEYWORD_PIECES = [*extraction._CONCLUSION_WORDS, *extraction._PHRASE_WORDS, "also", "reason", "answer is ", "result: "]
+_KEYWORD_PIECES += ["answer 24", "final answer: ", "in the", "so", "o", "s", "thu", " ", "\n", ".", "*", "=", "24", "$"]
+keyword_texts = st.lists(st.one_of(st.sampled_from(_KEYWORD_PIECES), st.text(max_size=3)), max_size=30).map("".join)
+
+
+@SETTINGS
+@given(keyword_texts)
+def test_matches_found_from_their_first_words_equal_finditer(text):
+    """The phrase and conclusion matches found where their words are equal the regex's own finditer
+    (overlapping words, a word inside another, keywords run together)."""
+    for pattern, first_words in (
+        (extraction._PHRASE_RE, extraction._PHRASE_WORDS),
+        (extraction._CONCLUSION_RE, extraction._CONCLUSION_WORDS),
+    ):
+        found = extraction.matches_starting_with(pattern, text, first_words)
+        assert [m.span() for m in found] == [m.span() for m in pattern.finditer(text)]
+
+
 _LEAD_PIECES = ["not", "NOT", "isn't", "ıSN'T", "perhaps", "perhapſ", "at least", "up to", "more than", "no less than",
                 "\\neq", "\\LE", "\\geq", "<", "≥", "≠", "<=", "=", "is", "x", "24", "2.5", "(", ")", "+", "-",
                 "−", "*", "/", "^", "×", "÷", "·", " ", "  ", "\t", "\n", "\u2003", "\u00a0", ".", "so"]  # fmt: skip

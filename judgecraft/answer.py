@@ -141,6 +141,8 @@ parse_gold.cache_info = _parse_gold_text.cache_info  # type: ignore[attr-defined
 def _near(a: Fraction, b: Fraction) -> bool:
     if close_enough(a, b):
         return True
+    if a.denominator == b.denominator == 1:
+        return False  # two different whole numbers are at least 1 apart, never within the rounding
     return max(abs(a), abs(b)) >= Fraction(1, 1000) and abs(a - b) < _ROUNDING
 
 
@@ -272,7 +274,8 @@ class AnswerChecker:
         g = gold.values
         p = shape.values
         if g is not None and p is not None:
-            if len(set(g)) > 1 or len(set(p)) > 1:
+            # len() first: a set of Fractions hashes each one (a modular inverse), and most answers are one value
+            if (len(g) > 1 and len(set(g)) > 1) or (len(p) > 1 and len(set(p)) > 1):
                 if len(set(g)) == 1 and self.commit == "lenient":
                     equal = _single_equal(p[0], shape.percent, g[0], gold.percent)
                 else:

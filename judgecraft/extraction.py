@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from judgecraft.numbers import last_number, lower_same_length, numbers_in
+from judgecraft.numbers import NUMBER_WORDS, last_number, lower_same_length, numbers_in
 from judgecraft.spans import ReadsShape, Shape, clean, read_span
 
 TAIL_CHARS = 4000  # answers sit at the end: only the tail of a long trace is searched
@@ -20,11 +20,23 @@ MAX_BOXES = 8  # boxed answers looked at, from the end
 BOX_CHARS = 2000  # a brace group longer than this is not an answer
 
 _BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_PHRASE_WORDS = ("final answer", "answer", "result")  # what every match of _PHRASE_RE starts with
 _PHRASE_RE = re.compile(
     r"(?:final answer|answer|result)\**\s*"
     r"(?:(?:(?:is|of|would be|will be|should be|equals)\b|[:=])\s*:?\**\s*|(?=[$\\\d(-]))"
 )
-_CONCLUSION_RE = re.compile(r"(?:thus|therefore|hence|so|in conclusion|in total|in the end|altogether|overall)\b")
+_CONCLUSION_WORDS = (
+    "thus",
+    "therefore",
+    "hence",
+    "so",
+    "in conclusion",
+    "in total",
+    "in the end",
+    "altogether",
+    "overall",
+)
+_CONCLUSION_RE = re.compile(rf"(?:{'|'.join(_CONCLUSION_WORDS)})\b")
 RESULT_RE = re.compile(r"(?:=|equals?\b|is\b|are\b|gives(?: us)?\b|makes\b|comes to\b|totals?\b|yields?\b|get\b)\s*")
 _GAP_RESULT_RE = re.compile(r"(?:=|\bequals?\b|\bis\b|\bare\b|\bgives\b|\bmakes\b|\bcomes to\b|\byields?\b)")
 _MARKUP_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9_-]{1,30}>")
@@ -48,6 +60,18 @@ _LEAD_RE = re.compile(
     r"|(?:no )?(?:more|less|greater|fewer) than|up to|over|under|above|below)\s+|(?:\\neq?|\\[lg]eq?|[<>≤≥≠]=?)\s*)$",
     re.IGNORECASE,
 )
+# What the text before a number must end with for `_ARITHMETIC_LEFT_RE` or `_LEAD_RE` to match there:
+# each search tries every position of its window (tens of microseconds), most numbers pass neither.
+_OPERATOR_CHARS = "+*/^×÷·-−"
+_LEAD_ENDINGS = (
+    *("not", "never", "isn't", "between", "either", "from", "maybe", "perhaps", "possibly", "probably", "but"),
+    *("except", "least", "most", "than", "to", "over", "under", "above", "below", "\\ne", "\\neq", "\\le"),
+    *("\\leq", "\\ge", "\\geq", "<", ">", "≤", "≥", "≠", "<=", ">=", "≤=", "≥=", "≠="),
+)
+# A sentence of words of two or more ASCII letters, nothing else: no number, formula, relation,
+# ellipsis or choice letter for `read_span` to find (separators are never empty: linear matching).
+_WORDS_ONLY_RE = re.compile(r"[ \t,;]*(?:[A-Za-z]{2,}(?:[ \t,;]+[A-Za-z]{2,})*[ \t,;]*)?")
+_LETTERS_RE = re.compile(r"[a-z]+")
 MAX_CHAIN = 8  # neighbours looked at on each side of a number: enough to see a hedge, never quadratic
 _BARE_WORDS = 4  # a short text with at most this many words outside LaTeX is taken whole
 
@@ -73,7 +97,10 @@ class Extracted(ReadsShape):
 
 
 def _make(segment: str, how: str, others: tuple[str, ...] = ()) -> Extracted:
-    segment = _TAIL_NOISE_RE.sub("", segment.strip()).strip(" \"'`").removesuffix("\\").strip()
+    segment = segment.strip()
+    if "correct" in segment.lower():  # the only words `_TAIL_NOISE_RE` removes end with it (any case)
+        segment = _TAIL_NOISE_RE.sub("", segment)
+    segment = segment.strip(" \"'`").removesuffix("\\").strip()
     return Extracted(segment, how, read_span(segment, latex=True if how == "boxed" else None), others)
 
 
@@ -165,6 +192,30 @@ def _key(content: str) -> str:
     return "".join(clean(content).split()).lower()
 
 
+def matches_starting_with(pattern: re.Pattern[str], text: str, words: tuple[str, ...]) -> list[re.Match[str]]:
+    """list(pattern.finditer(text)) for a pattern whose every match starts with one of `words`.
+
+    The regex engine would try the pattern at every character that starts one of the words (a
+    third of all letters); str.find finds where the words are, and the pattern is tried only there,
+    leftmost first and never inside the last match, as finditer does. `text` is a tail (at most
+    TAIL_CHARS), so sorting the places is cheap.
+    """
+    starts = []
+    for word in words:
+        at = text.find(word)
+        while at >= 0:
+            starts.append(at)
+            at = text.find(word, at + 1)
+    starts.sort()
+    found: list[re.Match[str]] = []
+    end = 0
+    for at in starts:
+        if at >= end and (m := pattern.match(text, at)) is not None:
+            found.append(m)
+            end = m.end()
+    return found
+
+
 def _span_after(tail: str, start: int) -> str:
     """The answer span that starts at `start`: a display or inline LaTeX block, or the sentence."""
     rest = tail[start : start + SEGMENT_CHARS * 3]
@@ -194,7 +245,7 @@ def _phrase(tail: str) -> Extracted | None:
     lowered = lower_same_length(tail)
     if "answer" not in lowered and "result" not in lowered:
         return None
-    for m in reversed(list(_PHRASE_RE.finditer(lowered))[-16:]):
+    for m in reversed(matches_starting_with(_PHRASE_RE, lowered, _PHRASE_WORDS)[-16:]):
         segment = _span_after(tail, m.end()).strip()
         if not segment:
             continue
@@ -242,10 +293,13 @@ def _starts_sentence(text: str, at: int) -> bool:
 
 def _conclusion(tail: str) -> Extracted | None:
     lowered = lower_same_length(tail)
-    for m in reversed(list(_CONCLUSION_RE.finditer(lowered))[-32:]):
+    for m in reversed(matches_starting_with(_CONCLUSION_RE, lowered, _CONCLUSION_WORDS)[-32:]):
         if not _starts_sentence(tail, m.start()):
             continue  # "so" in the middle of a sentence is not a conclusion
-        picked = _sentence_answer(_span_after(tail, m.end()), "conclusion")
+        sentence = _span_after(tail, m.end())
+        if _WORDS_ONLY_RE.fullmatch(sentence) and NUMBER_WORDS.isdisjoint(_LETTERS_RE.findall(sentence.lower())):
+            continue  # "therefore verify the count": words only, which read as text, never a conclusion
+        picked = _sentence_answer(sentence, "conclusion")
         if picked is not None and picked.shape.kind != "text":
             return picked
     return None
@@ -255,10 +309,12 @@ def _sentence_answer(sentence: str, how: str) -> Extracted | None:
     """The answer a sentence states: all of it when it is only an answer (a formula, '24 or 25', 'yes'),
     else its last formula or the number it states as a result, whichever comes last."""
     whole = _make(sentence, how)
+    kind = whole.shape.kind
+    if kind in ("number", "list", "set", "choice"):
+        return whole  # taken whole whatever words it has (the test below): its words need not be found
     envs = list(_LATEX_ENV_RE.finditer(sentence))
     outside = _LATEX_ENV_RE.sub(" ", sentence) if envs else sentence
     words = re.findall(r"[a-zA-Z]{2,}", re.sub(r"\\[a-zA-Z]+", " ", outside))
-    kind = whole.shape.kind
     if kind != "empty" and (
         not words or kind in ("number", "list", "set", "choice") or (kind == "text" and whole.shape.hedge)
     ):
@@ -305,15 +361,35 @@ def _chain(sentence: str, nums: list, index: int, how: str) -> Extracted:
         last += 1
     start, end = nums[first].start, nums[last].end
     # A number inside arithmetic is not the answer: "24 + 5" is read whole (and is 29).
-    left = _ARITHMETIC_LEFT_RE.search(sentence, max(0, start - 100), start)
+    left = (
+        _ARITHMETIC_LEFT_RE.search(sentence, max(0, start - 100), start) if _after_operator(sentence, start) else None
+    )
     right = _ARITHMETIC_RIGHT_RE.match(sentence, end, end + 100)
     if left or right:
         start, end = left.start() if left else start, right.end() if right else end
         return _make(sentence[start:end], how)
-    lead = _LEAD_RE.search(sentence[max(0, start - 24) : start])
+    before = sentence[max(0, start - 24) : start]
+    lead = _LEAD_RE.search(before) if _may_lead(before) else None
     if lead:
         start -= len(lead.group(0))
     return _make(sentence[start : end + _unit_len(sentence, end)], how)
+
+
+def _after_operator(sentence: str, at: int) -> bool:
+    """Whether `_ARITHMETIC_LEFT_RE` can end at `at`: it ends on an operator and spaces or tabs
+    (its `$` may also stand before a last line break)."""
+    head = sentence[max(0, at - 100) : at]
+    for end in (head, head[:-1] if head.endswith("\n") else ""):
+        stripped = end.rstrip(" \t")
+        if stripped and stripped[-1] in _OPERATOR_CHARS:
+            return True
+    return False
+
+
+def _may_lead(before: str) -> bool:
+    """Whether `_LEAD_RE` can match at the end of `before`: it ends on one of its words or relations,
+    then white space. Outside ASCII the regex's case folding ('ı' for 'i', 'ſ' for 's') is left to it."""
+    return not before.isascii() or before.rstrip().lower().endswith(_LEAD_ENDINGS)
 
 
 def _unit_len(sentence: str, at: int) -> int:

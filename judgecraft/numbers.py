@@ -14,15 +14,19 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
-_CANDIDATE_RE = re.compile(
-    r"[-−]?\\[dtc]?frac\s*\{\s*[-−]?[\d.]+\s*\}\s*\{\s*[\d.]+\s*\}"
-    r"|[-−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+(?![\d.]))?"
-    r"(?:[eE][-+]?\d+|\s*\\times\s*10\^\{?-?\d+\}?)?(?:\s*(?:\\?%|[Pp]ercent\b))?"
+_FRAC_AFTER_BACKSLASH = r"[dtc]?frac\s*\{\s*[-−]?[\d.]+\s*\}\s*\{\s*[\d.]+\s*\}"
+_NUMBER_TAIL = r"(?:\s*/\s*\d+(?![\d.]))?(?:[eE][-+]?\d+|\s*\\times\s*10\^\{?-?\d+\}?)?(?:\s*(?:\\?%|[Pp]ercent\b))?"
+_CANDIDATE_RE = re.compile(rf"[-−]?\\{_FRAC_AFTER_BACKSLASH}|[-−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+){_NUMBER_TAIL}")
+# _CANDIDATE_RE as the scan uses it: the same match at every position, written to open with one
+# character class (what a candidate starts with), so that the regex engine skips ahead to the next
+# possible start by itself (it cannot when a pattern opens with optional items) and one search
+# finds each number. After that first character, a look-behind picks the branch it starts (one
+# branch per first character, so their order changes nothing; the commonest, a digit, comes first).
+_CANDIDATE_SCAN_RE = re.compile(
+    rf"[-−\\.\d](?:(?<=\d)[\d,]*(?:\.\d+)?{_NUMBER_TAIL}"
+    rf"|(?<=[-−])(?:\\{_FRAC_AFTER_BACKSLASH}|(?:\d[\d,]*(?:\.\d+)?|\.\d+){_NUMBER_TAIL})"
+    rf"|(?<=\.)\d+{_NUMBER_TAIL}|(?<=\\){_FRAC_AFTER_BACKSLASH})"
 )
-# Every candidate starts with one of these. The candidate regex opens with optional items, so the
-# regex engine cannot skip ahead by itself and tries it at every character (about 100 ns each);
-# this class finds the next possible start at memory speed and the candidate is matched there.
-_CANDIDATE_START_RE = re.compile(r"[-−\\.\d]")
 _THOUSANDS_RE = re.compile(r"[-−]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 _DECIMAL_COMMA_RE = re.compile(r"[-−]?\d+,\d+")  # "2,74" (a European decimal), when not thousands
 _FRAC_RE = re.compile(r"(?P<sign>[-−]?)\\[dtc]?frac\s*\{\s*(?P<n>[-−]?[\d.]+)\s*\}\s*\{\s*(?P<d>[\d.]+)\s*\}")
@@ -78,6 +82,14 @@ def numbers_in(text: str) -> list[Number]:
     return found
 
 
+def may_start_number(lowered: str, at: int) -> bool:
+    """Whether a number can start at lowered[at] (a text in lower case): a digit, a sign, a dot or
+    a backslash (\\frac), or a number word. A cheap test before `numbers_in` of what follows."""
+    return at < len(lowered) and (
+        lowered[at] in "-−.\\" or lowered[at].isdigit() or lowered.startswith(_WORD_STARTS, at)
+    )
+
+
 def first_number(text: str) -> Number | None:
     """The first number of a short text, in digits or words."""
     found = numbers_in(text)
@@ -118,14 +130,9 @@ def _last_digit_number(text: str) -> Number | None:
 def _digit_numbers(text: str) -> list[Number]:
     found: list[Number] = []
     position = 0
-    search, match = _CANDIDATE_START_RE.search, _CANDIDATE_RE.match
-    # The leftmost match of _CANDIDATE_RE from `position`, tried only where a candidate can start.
-    while (at := search(text, position)) is not None:
-        start = at.start()
-        m = match(text, start)
-        if m is None:
-            position = start + 1
-            continue
+    search = _CANDIDATE_SCAN_RE.search  # the leftmost match of _CANDIDATE_RE from `position`
+    while (m := search(text, position)) is not None:
+        start = m.start()
         raw = m.group(0)
         position = m.end()
         before = text[start - 1] if start else " "
@@ -161,7 +168,8 @@ def lower_same_length(text: str) -> str:
     return lowered
 
 
-_NUMBER_WORDS = frozenset([*_UNITS, *_TENS, *_SCALES])
+NUMBER_WORDS = frozenset([*_UNITS, *_TENS, *_SCALES])
+_WORD_STARTS = tuple(NUMBER_WORDS)
 
 
 @lru_cache(maxsize=1024)
@@ -172,7 +180,7 @@ def _words_pattern(present: frozenset[str]) -> re.Pattern[str]:
 
 
 def _word_numbers(lowered: str, last_only: bool = False) -> list[Number]:
-    present = _NUMBER_WORDS.intersection(lowered.replace("-", " ").split())
+    present = NUMBER_WORDS.intersection(lowered.replace("-", " ").split())
     if not present:
         return []
     whole = []
@@ -212,6 +220,16 @@ def token_value(raw: str) -> Fraction | None:
         try:
             return Fraction(int(s))
         except ValueError:  # digits int() cannot read ("²", or more than 4300 of them)
+            return None
+    num, slash, den = s.partition("/")
+    num, den = num.strip(), den.strip()
+    if slash and num.isascii() and num.isdigit() and den.isascii() and den.isdigit():
+        # "5824 / 4": `_general_value` splits at the slash and reads each side with Fraction(str)
+        # (a regex parse each); int() reads plain ASCII digits to the same values.
+        try:
+            whole = int(den)
+            return Fraction(int(num), whole) if whole else None
+        except ValueError:  # more than 4300 digits, which Fraction(str) refuses the same way
             return None
     return _general_value(s)
 
@@ -276,8 +294,15 @@ def words_to_int(phrase: str) -> int:
     return total + current
 
 
-def close_enough(a: Fraction, b: Fraction, rel: Fraction = Fraction(1, 10**9)) -> bool:
+_BILLIONTH = Fraction(1, 10**9)
+
+
+def close_enough(a: Fraction, b: Fraction, rel: Fraction = _BILLIONTH) -> bool:
     """Exact equality, or a relative difference below one part in a billion (rounded decimals)."""
+    if rel is _BILLIONTH and type(a) is Fraction and type(b) is Fraction and a.denominator == b.denominator == 1:
+        # Whole numbers, most answers: the same test on their integers (Fraction arithmetic is slow).
+        m, n = a.numerator, b.numerator
+        return m == n or abs(m - n) * 10**9 <= max(abs(m), abs(n), 1)
     if a == b:
         return True
     scale = max(abs(a), abs(b), Fraction(1))

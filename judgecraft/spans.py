@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-from judgecraft.numbers import numbers_in, to_fraction
+from judgecraft.numbers import NUMBER_WORDS, numbers_in, to_fraction
 
 MAX_SPAN_CHARS = 4000  # a span is read in time linear in its length, and never longer than this
 _SCALE_WORDS = {"hundred": 100, "thousand": 1_000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
@@ -30,6 +30,7 @@ _HEDGE_WORDS = frozenset(
 )
 _LIST_WORDS = frozenset({"and", "then", "etc"})
 _NEGATION_WORDS = frozenset({"not", "isn't", "isnt", "never", "no", "nor", "neither", "n't", "but", "except"})
+_NOT_A_UNIT = _NEGATION_WORDS | _HEDGE_WORDS | NUMBER_WORDS | {*_SCALE_WORDS, "percent", "percentage", "pct"}
 _NEUTRAL_WORDS = frozenset({"at", "anything", "definitely", "certainly", "surely", "clearly", "than", "the", "a"})
 _RELATION_RE = re.compile(r"\\(?:neq?|[lg]eq?q?|[lg]t|not\s*=)(?![a-zA-Z])|[<>≤≥≠]|!=")
 _FILLER_PUNCT = frozenset(",;()[]{}~&?")
@@ -64,6 +65,9 @@ _LINE_BREAK_RE = re.compile(r"(?<=\d)[ \t]*\r?\n\s*(?=[-\d])")
 _ELLIPSIS_RE = re.compile(r"\.\.\.|…|\\[lc]?dots")
 _LATEX_LIST_RE = re.compile(r"(?<!\d)\d+(?:,\d+)+")
 _WORD_RE = re.compile(r"[a-z']+|\.\.\.|\\[lc]?dots|[^\sa-z#]")
+# The commonest answer span, "1456" or "1456 hives": every rule of `_read_whole` but the number's
+# own is a no-op on it, unless the word is a negation, a hedge, a number, a scale or a percent.
+_PLAIN_NUMBER_RE = re.compile(r"([0-9]{1,600})(?: ([A-Za-z]{1,40}))?")
 _SPLIT_RE = re.compile(r",|;|\\text\s*\{\s*(?:or|and)\s*\}|\bor\b|\band\b")
 
 
@@ -131,6 +135,14 @@ def read_span(span: str, latex: bool | None = None) -> Shape:
 
 @lru_cache(maxsize=64)
 def _read_span(span: str, latex: bool | None) -> Shape:
+    plain = _PLAIN_NUMBER_RE.fullmatch(span)
+    if plain is not None and (plain.group(2) is None or plain.group(2).lower() not in _NOT_A_UNIT):
+        return Shape("number", span, (Fraction(int(plain.group(1))),))  # what `_read_whole` finds for it
+    return _read_whole(span, latex)
+
+
+def _read_whole(span: str, latex: bool | None) -> Shape:
+    """`read_span` by every rule in turn."""
     raw = span.strip()
     if len(raw) > MAX_SPAN_CHARS:
         return Shape("expr", raw)  # not read: no answer is this long, and the bomb check refuses it
@@ -226,7 +238,8 @@ def read_number(s: str) -> Shape | None:
         return None
     number = found[0]
     before, after = body[: number.start].strip(), body[number.end :].strip().lower()
-    if before or number.value is None:
+    value = None if before else number.value  # built once: a Fraction from text is not cheap
+    if value is None:
         return None
     words = after.split()
     percent = number.percent
@@ -234,7 +247,7 @@ def read_number(s: str) -> Shape | None:
         percent, words = True, words[1:]
     if len(words) > 3 or any(not w.isalpha() or w in _NEGATION_WORDS or w in _HEDGE_WORDS for w in words):
         return None  # more than a unit after the number
-    return Shape("number", s, (number.value * scale,), percent)
+    return Shape("number", s, (value * scale if scale != 1 else value,), percent)
 
 
 def _read_choice(s: str) -> Shape | None:

@@ -11,12 +11,13 @@ import random
 import re
 import string
 from collections import Counter
+from fractions import Fraction
 from itertools import chain
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from judgecraft import load_construct
+from judgecraft import answer, extraction, load_construct, spans
 from judgecraft import numbers as _numbers
 from judgecraft import text as text_module
 from judgecraft.numbers import Number, _general_value, numbers_in, token_value
@@ -199,6 +200,149 @@ def _reference_digit_numbers(text: str) -> list[Number]:
 def test_digit_scan_equals_the_search_reference(text):
     """The digit scan with its candidate search written out finds what `_CANDIDATE_RE.search` found."""
     assert _numbers._digit_numbers(text) == _reference_digit_numbers(text)
+    for position in range(len(text) + 1):  # the scan's regex finds each candidate where the plain one does
+        scan, plain = _numbers._CANDIDATE_SCAN_RE.search(text, position), _numbers._CANDIDATE_RE.search(text, position)
+        assert (scan and scan.span()) == (plain and plain.span())
+
+
+# ---------------------------------------------------------------- answers
+
+fraction_tokens = st.builds(
+    lambda a, gap1, gap2, b: f"{a}{gap1}/{gap2}{b}",
+    st.one_of(digit_tokens, st.text(alphabet="0123456789,.-e", min_size=1, max_size=6)),
+    st.sampled_from(["", " ", "\u2009", "\n"]),
+    st.sampled_from(["", " ", "\t"]),
+    st.one_of(digit_tokens, st.sampled_from(["0", "00", "0.5", "4%", "2e3"])),
+)
+
+
+@SETTINGS
+@given(fraction_tokens)
+def test_fraction_tokens_take_the_fast_path_with_the_same_value(token):
+    """'5824 / 4' read with int() has the value every rule in turn gives it (zero, long and odd digits too)."""
+    assert token_value(token) == _general_value(token.strip().replace("−", "-").replace("{,}", ""))
+
+
+_UNIT_WORDS = ["hives", "Hives", "m", "A", "e", "percent", "Percent", "pct", "percentage", "or", "not", "no", "be",
+               "maybe", "thousand", "Thousand", "trillion", "hundred", "one", "One", "twenty", "to"]  # fmt: skip
+plain_spans = st.builds(
+    lambda digits, word: digits + (f" {word}" if word else ""),
+    st.one_of(st.integers(0, 10**30).map(str), st.just("0007"), st.just("9" * 600), st.just("9" * 601)),
+    st.one_of(st.none(), st.sampled_from(_UNIT_WORDS), st.text(alphabet="abcxyzABC", min_size=1, max_size=5)),
+)
+
+
+@SETTINGS
+@given(st.one_of(plain_spans, texts), st.sampled_from([None, True, False]))
+def test_plain_number_spans_read_as_every_rule_reads_them(span, latex):
+    """'1456 hives' read by the shortcut is what every rule in turn reads (negations, hedges, scales,
+    number words and percent words after the number are left to them)."""
+    assert _read_span.__wrapped__(span, latex) == spans._read_whole(span, latex)
+
+
+_SENTENCE_WORDS = (
+    "therefore verify the count no solution none None one Twenty hundred or not at least is it Ab AB".split()
+)
+_SENTENCE_WORDS += ["x", "A", "ok", "ıt", " ", ",", ";", "\t", "  "]
+word_sentences = st.lists(st.sampled_from(_SENTENCE_WORDS), max_size=14).map(" ".join)
+
+
+@SETTINGS
+@given(st.one_of(word_sentences, texts))
+def test_words_only_sentences_are_never_a_conclusion(sentence):
+    """The sentences `_conclusion` passes over unread are ones it would read as text (or nothing)."""
+    lowered = sentence.lower()
+    if extraction._WORDS_ONLY_RE.fullmatch(sentence) and _numbers.NUMBER_WORDS.isdisjoint(
+        extraction._LETTERS_RE.findall(lowered)
+    ):
+        picked = extraction._sentence_answer(sentence, "conclusion")
+        assert picked is None or picked.shape.kind == "text"
+
+
+whole_numbers = st.one_of(
+    st.integers(-(10**12), 10**12), st.sampled_from([0, 1, -1, 10**9, 10**9 + 1, 10**30, 10**30 + 1])
+)
+
+
+@SETTINGS
+@given(whole_numbers, whole_numbers, st.integers(-3, 3))
+def test_whole_numbers_compare_as_the_fraction_arithmetic_does(m, n, nudge):
+    """`close_enough` and `_near` on whole numbers (integer arithmetic) agree with the Fraction formulas."""
+    for a, b in (
+        (Fraction(m), Fraction(n)),
+        (Fraction(m), Fraction(m + nudge)),
+        (Fraction(m * 10**9), Fraction(m * 10**9 + nudge)),
+    ):
+        slow_close = a == b or abs(a - b) <= Fraction(1, 10**9) * max(abs(a), abs(b), Fraction(1))
+        assert _numbers.close_enough(a, b) == slow_close
+        slow_near = slow_close or (max(abs(a), abs(b)) >= Fraction(1, 1000) and abs(a - b) < Fraction(1, 2 * 10**6))
+        assert answer._near(a, b) == slow_near
+
+
+_NOISE_PIECES = [
+    "I hope it is correct",
+    "ı HOPE İT ıS CORRECT",
+    "I hope it ſ correct.",
+    "Correct",
+    "24",
+    " ",
+    "\n",
+    ".",
+]
+noise_texts = st.lists(st.one_of(st.sampled_from(_NOISE_PIECES), st.text(max_size=3)), max_size=8).map("".join)
+
+
+@SETTINGS
+@given(noise_texts)
+def test_tail_noise_guard_never_skips_a_match(text):
+    """`_make` runs the 'I hope it is correct' removal only where the text says 'correct': never skips a match."""
+    assert "correct" in text.lower() or extraction._TAIL_NOISE_RE.search(text) is None
+
+
+_KEYWORD_PIECES = [*extraction._CONCLUSION_WORDS, *extraction._PHRASE_WORDS, "also", "reason", "answer is ", "result: "]
+_KEYWORD_PIECES += ["answer 24", "final answer: ", "in the", "so", "o", "s", "thu", " ", "\n", ".", "*", "=", "24", "$"]
+keyword_texts = st.lists(st.one_of(st.sampled_from(_KEYWORD_PIECES), st.text(max_size=3)), max_size=30).map("".join)
+
+
+@SETTINGS
+@given(keyword_texts)
+def test_matches_found_from_their_first_words_equal_finditer(text):
+    """The phrase and conclusion matches found where their words are equal the regex's own finditer
+    (overlapping words, a word inside another, keywords run together)."""
+    for pattern, first_words in (
+        (extraction._PHRASE_RE, extraction._PHRASE_WORDS),
+        (extraction._CONCLUSION_RE, extraction._CONCLUSION_WORDS),
+    ):
+        found = extraction.matches_starting_with(pattern, text, first_words)
+        assert [m.span() for m in found] == [m.span() for m in pattern.finditer(text)]
+
+
+_LEAD_PIECES = ["not", "NOT", "isn't", "ıSN'T", "perhaps", "perhapſ", "at least", "up to", "more than", "no less than",
+                "\\neq", "\\LE", "\\geq", "<", "≥", "≠", "<=", "=", "is", "x", "24", "2.5", "(", ")", "+", "-",
+                "−", "*", "/", "^", "×", "÷", "·", " ", "  ", "\t", "\n", "\u2003", "\u00a0", ".", "so"]  # fmt: skip
+lead_texts = st.lists(st.one_of(st.sampled_from(_LEAD_PIECES), st.text(max_size=2)), max_size=24).map("".join)
+
+
+@SETTINGS
+@given(lead_texts)
+def test_lead_and_arithmetic_guards_never_skip_a_match(text):
+    """The cheap tests before the hedge-word and arithmetic searches in `_chain` are true wherever
+    the regex would match (they only skip searches that find nothing)."""
+    assert extraction._may_lead(text) or extraction._LEAD_RE.search(text) is None
+    for at in range(len(text) + 1):
+        left = extraction._ARITHMETIC_LEFT_RE.search(text, max(0, at - 100), at)
+        assert extraction._after_operator(text, at) or left is None
+
+
+@SETTINGS
+@given(st.one_of(lead_texts, texts, st.text(alphabet="0123456789 -−.\\fracONETWOtwentyhundredKİı", max_size=30)))
+def test_may_start_number_is_true_where_a_number_starts(text):
+    """`derived_results` skips a result word unless a number may start right after it: never one that does."""
+    lowered = _numbers.lower_same_length(text)
+    for at in range(len(text) + 1):
+        number = _numbers.first_number(text[at : at + 40])
+        if number is not None and number.start == 0:
+            assert _numbers.may_start_number(lowered, at)
 
 
 # ---------------------------------------------------------------- tags

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from judgecraft.answer import RESULT_RE, Gold
-from judgecraft.numbers import close_enough, first_number, lower_same_length
+from judgecraft.numbers import close_enough, first_number, lower_same_length, may_start_number
 from judgecraft.parse import Parsed, winner_choice
 from judgecraft.scores.base import Context, Score
 
@@ -53,7 +53,10 @@ def score(parsed: Parsed, ctx: Context) -> Score:
 def derived_results(text: str) -> list[Fraction]:
     """Numbers the reasoning derives: right after '=', 'is', 'gives', 'equals' and the like."""
     out = []
-    for m in RESULT_RE.finditer(lower_same_length(text)):
+    lowered = lower_same_length(text)
+    for m in RESULT_RE.finditer(lowered):
+        if not may_start_number(lowered, m.end()):
+            continue  # "total honey": only a number starting right there counts, and none can
         number = first_number(text[m.end() : m.end() + 40])
         if number is not None and number.start == 0:
             out.append(number.value)

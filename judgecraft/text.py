@@ -59,7 +59,8 @@ _PUNCTUATION_TO_SPACE_OR_BREAK = _char_map(dict.fromkeys(_PUNCTUATION, " ") | di
 
 def sentences(text: str) -> list[list[str]]:
     """The words of each sentence (split at . ! ? and new lines); empty sentences dropped."""
-    return [w for w in (line.split() for line in _translate(text, _PUNCTUATION_TO_SPACE_OR_BREAK).split("\n")) if w]
+    lines = _translate(text, _PUNCTUATION_TO_SPACE_OR_BREAK).split("\n")
+    return list(filter(None, map(str.split, lines)))  # in C: no Python step per sentence
 
 
 def has_word(text: str, word: str) -> bool:

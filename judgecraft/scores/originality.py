@@ -111,7 +111,7 @@ def prepare(
         else:
             words = [t for t in tokens if t not in drop]
         size, grams = len(words), set(zip(*(words[i:] for i in range(n)), strict=False))
-    ordered = list(chain.from_iterable(sorted((s for s in kept if s), key=" ".join)))
+    ordered = list(chain.from_iterable(sorted(filter(None, kept), key=" ".join)))
     return {"words": size, "grams": grams, "sorted": ordered if len(ordered) <= fuzzy_words else ordered[:fuzzy_words]}
 
 

@@ -59,7 +59,8 @@ _PUNCTUATION_TO_SPACE_OR_BREAK = _char_map(dict.fromkeys(_PUNCTUATION, " ") | di
 
 def sentences(text: str) -> list[list[str]]:
     """The words of each sentence (split at . ! ? and new lines); empty sentences dropped."""
-    return [w for w in (line.split() for line in _translate(text, _PUNCTUATION_TO_SPACE_OR_BREAK).split("\n")) if w]
+    lines = _translate(text, _PUNCTUATION_TO_SPACE_OR_BREAK).split("\n")
+    return list(filter(None, map(str.split, lines)))  # in C: no Python step per sentence
 
 
 def has_word(text: str, word: str) -> bool:
@@ -126,9 +127,22 @@ def words_starting_with(words: Iterable[str], prefixes: tuple[str, ...]) -> list
     return [w for w in words if w[:shortest] in heads and w.startswith(prefixes)]
 
 
+@cache
+def _prefixed_word_re(prefixes: tuple[str, ...]) -> re.Pattern[str]:
+    """A space, then one of `prefixes`, then the rest of the word: over words joined by single spaces. A
+    prefix holding white space is left out (no word holds white space, so none starts with it)."""
+    usable = [re.escape(p) for p in prefixes if not any(map(str.isspace, p))]
+    return re.compile(" ((?:" + "|".join(usable) + ")[^ ]*)" if usable else "(?!)")
+
+
 def distinct_words_with_prefixes(distinct: Iterable[str], prefixes: tuple[str, ...]) -> list[str]:
     """The distinct words that start with one of `prefixes`: what `(?<!\\S)(?:prefix|...)\\S*` finds over
     the words joined by spaces (words hold no white space), the edge included: an empty prefix finds
-    "" in the empty text of no words. Reflection's voice stems and originality's persona words read it."""
-    found = words_starting_with(distinct, prefixes)
-    return found if found or "" not in prefixes else [""]
+    "" in the empty text of no words. Reflection's voice stems and originality's persona words read it.
+
+    One regex over the joined words, which starts at each space only (a literal), in C: a few
+    times cheaper than a slice and a set look-up per word in Python (`words_starting_with`).
+    """
+    if not prefixes:
+        return []
+    return _prefixed_word_re(prefixes).findall(" " + " ".join(distinct))

@@ -21,8 +21,9 @@ from judgecraft import answer, extraction, load_construct, spans
 from judgecraft import numbers as _numbers
 from judgecraft import text as text_module
 from judgecraft.numbers import Number, _general_value, numbers_in, token_value
-from judgecraft.parse import _TreeBuilder
+from judgecraft.parse import _TreeBuilder, parse
 from judgecraft.scores import coherence, originality, reflection
+from judgecraft.scores.base import voice_stems
 from judgecraft.spans import _read_span, read_span
 from judgecraft.tagscan import TagEvent, TagTally, scan_tags, tag_pattern, tally_tags
 from judgecraft.text import has_word, sentences, words
@@ -97,6 +98,48 @@ def test_voice_of_every_persona_is_unchanged_on_generated_text(text):
             for lex in (lexicon, (*lexicon, "*", "by the god*")):  # an empty stem and a starred phrase too
                 got = reflection.voice(lowered, words(lowered), lex, params)
                 assert got == _reference_voice(lowered, words(lowered), lex, params)
+
+
+@SETTINGS
+@given(texts)
+def test_voice_from_every_personas_stem_words_is_unchanged(text):
+    """Reflection picks a persona's stem words out of every persona's (Context.voice_stemmed): same voice."""
+    pkv = load_construct("pkv")
+    every_stem = voice_stems(pkv)
+    for name in pkv.personas:
+        lexicon = pkv.tag(name).voice
+        for lowered in (text.lower(), text.lower() + " arrr matey good sir by the gods odin's skål thor raid"):
+            tokens = words(lowered)
+            distinct = set(tokens)
+            shared = text_module.distinct_words_with_prefixes(distinct, every_stem)
+            stemmed = [w for w in shared if w.startswith(reflection._lexicon(lexicon)[1])]
+            got = reflection.voice(lowered, tokens, lexicon, reflection.DEFAULTS, distinct, stemmed)
+            assert got == _reference_voice(lowered, tokens, lexicon, reflection.DEFAULTS)
+
+
+@SETTINGS
+@given(
+    st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "é"]), max_size=60),
+    st.sets(st.sampled_from("abcdefghijkxyz")),
+)
+def test_count_among_equals_the_counter(tokens, found):
+    """Voice words counted one by one (a few) or by set look-ups (many) give what a Counter gives."""
+    counts = Counter(tokens)
+    assert reflection._count_among(tokens, found) == sum(counts[w] for w in found)
+
+
+@SETTINGS
+@given(texts)
+def test_originality_persona_words_from_the_shared_stem_words_are_unchanged(text):
+    """Originality's persona words taken from Context.voice_stemmed are those its own prefixes find."""
+    pkv = load_construct("pkv")
+    vocab, shared = originality._vocabulary(parse(text, pkv))
+    assert shared
+    for lowered in (text.lower(), text.lower() + " arrr matey hark odin's thor raid chivalry"):
+        distinct = set(words(lowered))
+        drop = distinct & vocab[0]
+        drop.update(text_module.distinct_words_with_prefixes(distinct, voice_stems(pkv)))
+        assert drop == originality.persona_words(distinct, vocab)
 
 
 def _reference_voice(lowered: str, tokens: list[str], lexicon: tuple[str, ...], p: dict) -> dict:

@@ -8,10 +8,11 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from judgecraft.answer import extract_answer
-from judgecraft.text import sentences, words
+from judgecraft.text import distinct_words_with_prefixes, sentences, words
 
 if TYPE_CHECKING:
     from judgecraft.answer import AnswerChecker, Extracted, Gold, Match
+    from judgecraft.construct import Construct
     from judgecraft.parse import Parsed
 
 SHARED_SPLIT_CHARS = 8_000  # sections up to this long are split into sentences once, words read off them
@@ -84,6 +85,21 @@ class Context:
 
         return self.memo(f"words:{name}", split)
 
+    def distinct(self, name: str) -> set[str]:
+        """A section's distinct words (memoised: reflection's voice and originality's persona words read them)."""
+        return self.memo(f"distinct:{name}", lambda: set(self.words(name)))
+
+    def voice_stemmed(self, name: str) -> list[str]:
+        """A section's distinct words that start with a `word*` stem of any persona's voice (memoised).
+
+        Reflection looks for the section's own persona's stems among them, originality drops them all
+        before comparing personas: one pass over the distinct words serves both.
+        """
+        return self.memo(
+            f"stemmed:{name}",
+            lambda: distinct_words_with_prefixes(self.distinct(name), voice_stems(self.parsed.construct)),
+        )
+
     def section_answer(self, name: str) -> Extracted:
         """The answer a section's own reasoning reaches (memoised per section)."""
         return self.memo(f"answer:{name}", lambda: extract_answer(self.parsed.section_text(name)))
@@ -114,6 +130,20 @@ class Context:
             f"match:{name}",
             lambda: self.checker.compare(self.section_answer(name), gold, budget=self.answer_budget()),
         )
+
+
+_VOICE_STEMS: dict[int, tuple[Construct, tuple[str, ...]]] = {}
+
+
+def voice_stems(construct: Construct) -> tuple[str, ...]:
+    """Every persona's `word*` voice stems, cached per construct. A stem holding white space is left
+    out: no word holds white space, so no word starts with it."""
+    known = _VOICE_STEMS.get(id(construct))
+    if known is None or known[0] is not construct:
+        entries = (w for name in construct.personas for w in construct.tag(name).voice)
+        stems = tuple(dict.fromkeys(w[:-1] for w in entries if w.endswith("*") and not any(map(str.isspace, w))))
+        known = _VOICE_STEMS[id(construct)] = (construct, stems)
+    return known[1]
 
 
 def clip(value: float, low: float, high: float) -> float:

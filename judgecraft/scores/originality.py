@@ -21,7 +21,7 @@ from rapidfuzz.distance import Indel
 
 from judgecraft.construct import Construct
 from judgecraft.parse import Parsed
-from judgecraft.scores.base import Context, Score, clip
+from judgecraft.scores.base import Context, Score, clip, voice_stems
 from judgecraft.text import distinct_words_with_prefixes
 from judgecraft.text import sentences as split_sentences
 
@@ -49,16 +49,30 @@ def _persona_vocabulary(words: tuple[str, ...]) -> Vocabulary:
     return frozenset(exact), prefixes or None
 
 
-_VOCABULARIES: dict[int, tuple[Construct, Vocabulary]] = {}
+_VOCABULARIES: dict[int, tuple[Construct, Vocabulary, bool]] = {}
 
 
-def _vocabulary(parsed: Parsed) -> Vocabulary:
+def _vocabulary(parsed: Parsed) -> tuple[Vocabulary, bool]:
+    """The construct's persona vocabulary, and whether its prefixes find the words `Context.voice_stemmed`
+    finds (the same stems, less those holding white space, which start no word)."""
     c = parsed.construct
     known = _VOCABULARIES.get(id(c))
     if known is None or known[0] is not c:
         words = [*c.personas, *(w for name in c.personas for w in c.tag(name).voice)]
-        known = _VOCABULARIES[id(c)] = (c, _persona_vocabulary(tuple(words)))
-    return known[1]
+        vocab = _persona_vocabulary(tuple(words))
+        startable = {p for p in vocab[1] or () if not any(map(str.isspace, p))}
+        known = _VOCABULARIES[id(c)] = (c, vocab, startable == set(voice_stems(c)))
+    return known[1], known[2]
+
+
+def persona_words(unique: set[str], vocab: Vocabulary) -> set[str]:
+    """The distinct words of a text that belong to the persona vocabulary (set operations, and one
+    str.startswith per distinct word: linear)."""
+    exact, prefixes = vocab
+    drop = unique & exact
+    if prefixes is not None:
+        drop.update(distinct_words_with_prefixes(unique, prefixes))
+    return drop
 
 
 def prepare(
@@ -69,31 +83,36 @@ def prepare(
     fuzzy_words: int,
     vectorised: bool,
     sentences: list[list[str]] | None = None,
+    drop: set[str] | None = None,
 ) -> dict:
     """A persona's n-gram fingerprint and a bounded sorted-sentence word list, persona vocabulary removed.
 
     `sentences`: the words of each sentence of the whole text, when already split (they are used
-    only when the text is within the fuzzy part's `fuzzy_words * 8` characters).
+    only when the text is within the fuzzy part's `fuzzy_words * 8` characters). `drop`: the
+    text's persona words (`persona_words`), when already found.
     """
-    exact, prefixes = vocab
-    unique = set(tokens)
-    drop = unique & exact  # set operations, and one str.startswith per distinct word: linear
-    if prefixes is not None:
-        drop.update(distinct_words_with_prefixes(unique, prefixes))
+    if drop is None:
+        drop = persona_words(set(tokens), vocab)
+    whole = sentences is not None and len(lowered) <= fuzzy_words * 8
+    if not whole:
+        sentences = split_sentences(lowered[: fuzzy_words * 8])
+    # A sentence without persona words (most) is kept as it is: drop.isdisjoint is one C-level test.
+    kept = [s if drop.isdisjoint(s) else [w for w in s if w not in drop] for s in sentences] if drop else sentences
     if vectorised:
         ids = _hashes(tokens)
         if drop:
             ids = ids[~np.isin(ids, _hashes(list(drop)))]
         size, grams = int(ids.size), ngram_hashes(ids, n)
     else:
-        words = [t for t in tokens if t not in drop] if drop else tokens
+        if not drop:
+            words = tokens
+        elif whole:  # the whole text's sentences run together are its words: the kept ones, the words kept
+            words = list(chain.from_iterable(kept))
+        else:
+            words = [t for t in tokens if t not in drop]
         size, grams = len(words), set(zip(*(words[i:] for i in range(n)), strict=False))
-    if sentences is None or len(lowered) > fuzzy_words * 8:
-        sentences = split_sentences(lowered[: fuzzy_words * 8])
-    # A sentence without persona words (most) is kept as it is: drop.isdisjoint is one C-level test.
-    kept = [s if drop.isdisjoint(s) else [w for w in s if w not in drop] for s in sentences] if drop else sentences
-    ordered = list(chain.from_iterable(sorted((s for s in kept if s), key=" ".join)))
-    return {"words": size, "grams": grams, "sorted": ordered[:fuzzy_words]}
+    ordered = list(chain.from_iterable(sorted(filter(None, kept), key=" ".join)))
+    return {"words": size, "grams": grams, "sorted": ordered if len(ordered) <= fuzzy_words else ordered[:fuzzy_words]}
 
 
 def _hashes(words: list[str]) -> np.ndarray:
@@ -129,21 +148,27 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     personas = parsed.construct.personas
     if len(personas) < 2:
         return Score(None, {"reason": "originality needs at least two personas"})
-    vocab = _vocabulary(parsed)
+    vocab, shared_stems = _vocabulary(parsed)
     vectorised = max(len(ctx.words(name)) for name in personas) > VECTORISE_FROM_WORDS
     fuzzy_chars = p["fuzzy_words"] * 8  # a longer persona's sentences are not read whole (see prepare)
-    prepared = {
-        name: prepare(
-            ctx.lowered(name),
+    prepared = {}
+    for name in personas:
+        lowered = ctx.lowered(name)
+        if shared_stems:  # the stems' words were found once for reflection and originality (Context.voice_stemmed)
+            drop = ctx.distinct(name) & vocab[0]
+            drop.update(ctx.voice_stemmed(name))
+        else:
+            drop = persona_words(ctx.distinct(name), vocab)
+        prepared[name] = prepare(
+            lowered,
             ctx.words(name),
             vocab,
             p["ngram"],
             p["fuzzy_words"],
             vectorised,
-            ctx.sentences(name) if len(ctx.lowered(name)) <= fuzzy_chars else None,
+            ctx.sentences(name) if len(lowered) <= fuzzy_chars else None,
+            drop,
         )
-        for name in personas
-    }
     later = personas[1:]
     verdicts, pairs = {}, {}
     for i, name in enumerate(later, start=1):

@@ -131,15 +131,26 @@ def self_correction(lowered: str, n_words: int, p: dict) -> dict:
     return {"value": value, "markers": len(hits), "moves": moves, "spam": spam}
 
 
-def voice(lowered: str, words: list[str], lexicon: tuple[str, ...], p: dict) -> dict:
+def voice(
+    lowered: str,
+    words: list[str],
+    lexicon: tuple[str, ...],
+    p: dict,
+    distinct: set[str] | None = None,
+    stemmed: list[str] | None = None,
+) -> dict:
+    """`distinct`: the set of `words`, and `stemmed`: those of them that start with a stem of `lexicon`,
+    when the caller has them already (see `Context.voice_stemmed`)."""
     exact, stems, phrases = _lexicon(lexicon)
-    distinct = set(words)  # one pass; each distinct word is then looked at once (linear, not words x matched)
+    if distinct is None:
+        distinct = set(words)  # one pass; each distinct word is then looked at once (linear, not words x matched)
     used = sorted(distinct & exact)  # set intersection, in C
-    stemmed = distinct_words_with_prefixes(distinct, stems)
+    if stemmed is None:
+        stemmed = distinct_words_with_prefixes(distinct, stems)
     stems_used = {stem for w in stemmed for stem in stems if w.startswith(stem)}
     used += [stem + "*" for stem in stems if stem in stems_used]
     voiced = {*used, *stemmed}
-    occurrences = sum(map(voiced.__contains__, words))  # the words that are voice words, counted in C
+    occurrences = _count_among(words, voiced)
     for phrase, starred in phrases:
         if phrase in lowered:
             found = _count_phrase(lowered, phrase, starred)
@@ -149,6 +160,18 @@ def voice(lowered: str, words: list[str], lexicon: tuple[str, ...], p: dict) -> 
     spam = bool(words) and occurrences / len(words) > p["voice_spam_share"]
     value = 0.0 if spam else min(1.0, len(used) / p["target_voice"]) if p["target_voice"] > 0 else 1.0
     return {"value": value, "distinct": len(used), "used": sorted(used)[:12], "spam": spam}
+
+
+COUNT_EACH_UP_TO = 8  # voice words counted one by one with list.count up to this many (a section uses a few)
+
+
+def _count_among(words: list[str], found: set[str]) -> int:
+    """How many of `words` are in `found`, in C: a list.count per word found is a plain comparison per
+    word, several times cheaper than a set look-up through `found.__contains__`; past a few words found,
+    the look-ups, so the count stays linear."""
+    if len(found) <= COUNT_EACH_UP_TO:
+        return sum(map(words.count, found))
+    return sum(map(found.__contains__, words))
 
 
 def score(parsed: Parsed, ctx: Context) -> Score:
@@ -163,7 +186,10 @@ def score(parsed: Parsed, ctx: Context) -> Score:
         correction = self_correction(lowered, len(words), p)
         lexicon = c.tag(name).voice
         if lexicon:
-            spoken = voice(lowered, words, lexicon, p)
+            # A persona's stems are among every persona's: its words are picked from the shared ones.
+            stems = _lexicon(lexicon)[1]
+            stemmed = [w for w in ctx.voice_stemmed(name) if w.startswith(stems)] if name in c.personas else None
+            spoken = voice(lowered, words, lexicon, p, ctx.distinct(name), stemmed)
             w = p["voice_weight"]
             value = (1 - w) * correction["value"] + w * spoken["value"]
             per_section[name] = {"score": round(value, 6), "self_correction": correction, "voice": spoken}

@@ -109,25 +109,6 @@ def count_marked_steps(trace: str) -> int:
 
 
 @cache
-def _heads(prefixes: tuple[str, ...]) -> tuple[int, frozenset[str]]:
-    """The length of the shortest prefix, and every prefix cut to that length."""
-    shortest = min(map(len, prefixes))
-    return shortest, frozenset(p[:shortest] for p in prefixes)
-
-
-def words_starting_with(words: Iterable[str], prefixes: tuple[str, ...]) -> list[str]:
-    """The words that start with one of `prefixes`. A word must start with one of the prefixes' heads
-    (their first letters, cut to the shortest prefix): one slice and one set look-up rule out most
-    words before str.startswith tries every prefix."""
-    if not prefixes:
-        return []
-    shortest, heads = _heads(prefixes)
-    if not shortest:
-        return list(words)  # the empty prefix starts every word
-    return [w for w in words if w[:shortest] in heads and w.startswith(prefixes)]
-
-
-@cache
 def _prefixed_word_re(prefixes: tuple[str, ...]) -> re.Pattern[str]:
     """A space, then one of `prefixes`, then the rest of the word: over words joined by single spaces. A
     prefix holding white space is left out (no word holds white space, so none starts with it)."""
@@ -141,7 +122,7 @@ def distinct_words_with_prefixes(distinct: Iterable[str], prefixes: tuple[str, .
     "" in the empty text of no words. Reflection's voice stems and originality's persona words read it.
 
     One regex over the joined words, which starts at each space only (a literal), in C: a few
-    times cheaper than a slice and a set look-up per word in Python (`words_starting_with`).
+    times cheaper than a slice and a set look-up per word in Python.
     """
     if not prefixes:
         return []

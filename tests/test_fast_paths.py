@@ -715,17 +715,6 @@ wide_texts = st.lists(
 
 
 @SETTINGS
-@given(
-    st.sets(st.text(alphabet="arhoé_ ", max_size=6), max_size=30),
-    st.lists(st.text(alphabet="arhoé_", max_size=4), max_size=6).map(tuple),
-)
-def test_prefixed_words_equal_startswith(words_, prefixes):
-    """The head look-up before str.startswith finds the words str.startswith alone finds (empty prefix too)."""
-    found = text_module.words_starting_with(words_, prefixes)
-    assert sorted(found) == sorted(w for w in words_ if w.startswith(prefixes))
-
-
-@SETTINGS
 @given(st.one_of(wide_texts, st.text(), st.text(alphabet=string.printable, max_size=60), texts))
 def test_translate_equals_str_translate(text):
     """`_translate` (str.replace + bytes.translate) maps every character as str.translate does."""

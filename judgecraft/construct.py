@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import copy
 import tomllib
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 BUILTIN_DIR = Path(__file__).parent / "constructs"
 FINAL_ANSWER_MODES = ("after_root", "none")
@@ -141,6 +143,29 @@ class Construct:
         for component, overrides in self.stage(stage).params.items():
             merged.setdefault(component, {}).update(overrides)
         return merged
+
+
+T = TypeVar("T")
+
+
+def per_construct(compute: Callable[[Construct], T]) -> Callable[[Construct], T]:
+    """`compute(construct)` worked out once per Construct object and forgotten with it.
+
+    For what the parser and the scores derive from a construct alone (a parse plan, voice stems):
+    a Construct compares by identity, so a user's edited copy is a new key, and a dropped one
+    takes its entries with it (weak keys).
+    """
+    known: weakref.WeakKeyDictionary[Construct, T] = weakref.WeakKeyDictionary()
+
+    @wraps(compute)
+    def cached(construct: Construct) -> T:
+        try:
+            return known[construct]
+        except KeyError:
+            value = known[construct] = compute(construct)
+            return value
+
+    return cached
 
 
 def builtin_constructs() -> list[str]:

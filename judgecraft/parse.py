@@ -17,7 +17,6 @@ would be zero for a chat template that pre-inserts the opening tags).
 
 from __future__ import annotations
 
-import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -26,7 +25,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from judgecraft.construct import Construct
+from judgecraft.construct import Construct, per_construct
 from judgecraft.tagscan import (  # noqa: F401 (TagEvent, detect_prefill and scan_tags are public here too)
     TagEvent,
     TagTally,
@@ -166,19 +165,9 @@ class _Plain(NamedTuple):
     gaps: tuple[tuple[int, int], ...]  # (i, j): text from the end of tag i to the start of tag j is interstitial
 
 
-_PLANS: weakref.WeakKeyDictionary[Construct, _Plain | None] = weakref.WeakKeyDictionary()
-
-
+@per_construct
 def _plain_plan(c: Construct) -> _Plain | None:
     """The construct's plain form, or None when the general path must judge even that (checked once, below)."""
-    try:
-        return _PLANS[c]
-    except KeyError:
-        plan = _PLANS[c] = _make_plain_plan(c)
-        return plan
-
-
-def _make_plain_plan(c: Construct) -> _Plain | None:
     order: list[tuple[str, bool]] = []  # depth first from the root, children in the construct's order
     todo = [(c.root, False)]
     while todo and len(order) <= 2 * len(c.tags):

@@ -21,7 +21,7 @@ from judgecraft import answer, extraction, load_construct, spans
 from judgecraft import numbers as _numbers
 from judgecraft import text as text_module
 from judgecraft.numbers import Number, _general_value, numbers_in, token_value
-from judgecraft.parse import _TreeBuilder, parse
+from judgecraft.parse import _TreeBuilder
 from judgecraft.scores import coherence, originality, reflection
 from judgecraft.scores.base import voice_stems
 from judgecraft.spans import _read_span, read_span
@@ -133,7 +133,7 @@ def test_count_among_equals_the_counter(tokens, found):
 def test_originality_persona_words_from_the_shared_stem_words_are_unchanged(text):
     """Originality's persona words taken from Context.voice_stemmed are those its own prefixes find."""
     pkv = load_construct("pkv")
-    vocab, shared = originality._vocabulary(parse(text, pkv))
+    vocab, shared = originality._vocabulary(pkv)
     assert shared
     for lowered in (text.lower(), text.lower() + " arrr matey hark odin's thor raid chivalry"):
         distinct = set(words(lowered))

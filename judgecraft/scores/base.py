@@ -8,11 +8,11 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from judgecraft.answer import extract_answer
+from judgecraft.construct import Construct, per_construct
 from judgecraft.text import distinct_words_with_prefixes, sentences, words
 
 if TYPE_CHECKING:
     from judgecraft.answer import AnswerChecker, Extracted, Gold, Match
-    from judgecraft.construct import Construct
     from judgecraft.parse import Parsed
 
 SHARED_SPLIT_CHARS = 8_000  # sections up to this long are split into sentences once, words read off them
@@ -132,18 +132,12 @@ class Context:
         )
 
 
-_VOICE_STEMS: dict[int, tuple[Construct, tuple[str, ...]]] = {}
-
-
+@per_construct
 def voice_stems(construct: Construct) -> tuple[str, ...]:
-    """Every persona's `word*` voice stems, cached per construct. A stem holding white space is left
-    out: no word holds white space, so no word starts with it."""
-    known = _VOICE_STEMS.get(id(construct))
-    if known is None or known[0] is not construct:
-        entries = (w for name in construct.personas for w in construct.tag(name).voice)
-        stems = tuple(dict.fromkeys(w[:-1] for w in entries if w.endswith("*") and not any(map(str.isspace, w))))
-        known = _VOICE_STEMS[id(construct)] = (construct, stems)
-    return known[1]
+    """Every persona's `word*` voice stems. A stem holding white space is left out: no word holds
+    white space, so no word starts with it."""
+    entries = (w for name in construct.personas for w in construct.tag(name).voice)
+    return tuple(dict.fromkeys(w[:-1] for w in entries if w.endswith("*") and not any(map(str.isspace, w))))
 
 
 def clip(value: float, low: float, high: float) -> float:

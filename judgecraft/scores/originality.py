@@ -19,7 +19,7 @@ from itertools import chain
 import numpy as np
 from rapidfuzz.distance import Indel
 
-from judgecraft.construct import Construct
+from judgecraft.construct import Construct, per_construct
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score, clip, voice_stems
 from judgecraft.text import distinct_words_with_prefixes
@@ -49,20 +49,14 @@ def _persona_vocabulary(words: tuple[str, ...]) -> Vocabulary:
     return frozenset(exact), prefixes or None
 
 
-_VOCABULARIES: dict[int, tuple[Construct, Vocabulary, bool]] = {}
-
-
-def _vocabulary(parsed: Parsed) -> tuple[Vocabulary, bool]:
+@per_construct
+def _vocabulary(c: Construct) -> tuple[Vocabulary, bool]:
     """The construct's persona vocabulary, and whether its prefixes find the words `Context.voice_stemmed`
     finds (the same stems, less those holding white space, which start no word)."""
-    c = parsed.construct
-    known = _VOCABULARIES.get(id(c))
-    if known is None or known[0] is not c:
-        words = [*c.personas, *(w for name in c.personas for w in c.tag(name).voice)]
-        vocab = _persona_vocabulary(tuple(words))
-        startable = {p for p in vocab[1] or () if not any(map(str.isspace, p))}
-        known = _VOCABULARIES[id(c)] = (c, vocab, startable == set(voice_stems(c)))
-    return known[1], known[2]
+    words = [*c.personas, *(w for name in c.personas for w in c.tag(name).voice)]
+    vocab = _persona_vocabulary(tuple(words))
+    startable = {p for p in vocab[1] or () if not any(map(str.isspace, p))}
+    return vocab, startable == set(voice_stems(c))
 
 
 def persona_words(unique: set[str], vocab: Vocabulary) -> set[str]:
@@ -148,7 +142,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     personas = parsed.construct.personas
     if len(personas) < 2:
         return Score(None, {"reason": "originality needs at least two personas"})
-    vocab, shared_stems = _vocabulary(parsed)
+    vocab, shared_stems = _vocabulary(parsed.construct)
     vectorised = max(len(ctx.words(name)) for name in personas) > VECTORISE_FROM_WORDS
     fuzzy_chars = p["fuzzy_words"] * 8  # a longer persona's sentences are not read whole (see prepare)
     prepared = {}

@@ -311,13 +311,11 @@ def _sentence_answer(sentence: str, how: str) -> Extracted | None:
     whole = _make(sentence, how)
     kind = whole.shape.kind
     if kind in ("number", "list", "set", "choice"):
-        return whole  # taken whole whatever words it has (the test below): its words need not be found
+        return whole  # taken whole whatever words it has: its words need not be found
     envs = list(_LATEX_ENV_RE.finditer(sentence))
     outside = _LATEX_ENV_RE.sub(" ", sentence) if envs else sentence
     words = re.findall(r"[a-zA-Z]{2,}", re.sub(r"\\[a-zA-Z]+", " ", outside))
-    if kind != "empty" and (
-        not words or kind in ("number", "list", "set", "choice") or (kind == "text" and whole.shape.hedge)
-    ):
+    if kind != "empty" and (not words or (kind == "text" and whole.shape.hedge)):
         return whole
     if kind == "text" and len(sentence.strip()) <= 40 and not numbers_in(sentence):
         return whole  # "The answer is yes." / "... is Evelyn."

@@ -300,7 +300,10 @@ def test_one_settings_object_for_trl_verl_and_the_cli():
 
 def test_logging_a_few_components_computes_only_those_and_the_weighted_ones(seed_example):
     """`trl_rewards(log=[...])` scores only what the total and the logged functions read; same total."""
+    from judgecraft import rewards
+
     funcs, weights = trl_rewards("pkv", stage="round1", log=["winner"])
+    assert len(rewards._SESSIONS) == 1  # the functions share one session, and none other is left behind
     assert [f.__name__ for f in funcs] == ["total", "winner"] and weights == [1.0, 0.0]
     assert set(funcs[0].scorer.components) == {"tags", "structure", "correctness", "winner"}
     everything, _ = trl_rewards("pkv", stage="round1")

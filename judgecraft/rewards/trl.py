@@ -157,7 +157,8 @@ def trl_rewards(
     log_components = settings.pop("log_components", False)
     if log is not None and not log_components and "components" not in settings:
         # Only the stage's weighted components and the logged ones are computed: nothing else is read.
-        weighted = TotalReward(construct, stage, components="weighted", **settings).scorer.components
+        # The weighted names from a bare Scorer: a TotalReward here would leave a session behind, unused.
+        weighted = Scorer(construct, stage, weights=settings.get("weights"), components="weighted").components
         settings["components"] = [*weighted, *(n for n in log if n not in weighted)]
     total = TotalReward(construct, stage, log_components=log_components, **settings)
     scorer = total.scorer

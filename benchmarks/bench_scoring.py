@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "scoring.json"
 CASES = ROOT / "benchmarks" / "data" / "answer_cases.jsonl"
 REPEATS = 5
+PASSES = 9  # interleaved passes per method over the corpus: this VM's pass times move by up to 25%
 console = Console()
 
 FORMAT_RE = re.compile(
@@ -148,13 +149,13 @@ def bench_per_completion(progress, corpus: list[tuple[str, str]]) -> dict:
         ("open_r1_pair", open_r1_pair),
         ("math_verify_defaults_pair", math_verify_defaults),
     )
-    task = progress.add_task("per-completion: warm-up", total=len(methods) * (REPEATS + 1))
+    task = progress.add_task("per-completion: warm-up", total=len(methods) * (PASSES + 1))
     for _, fn in methods:  # warm-up: imports, caches, the answer worker
         fn()
         progress.advance(task)
     wall: dict[str, list[float]] = {label: [] for label, _ in methods}
     cpu: dict[str, list[float]] = {label: [] for label, _ in methods}
-    for _ in range(REPEATS):  # interleaved, so a change in the machine's load hits every method alike
+    for _ in range(PASSES):  # interleaved, so a change in the machine's load hits every method alike
         for label, fn in methods:
             progress.update(task, description=f"per-completion: {label}")
             w0, c0 = time.perf_counter(), time.process_time()
@@ -169,7 +170,7 @@ def bench_per_completion(progress, corpus: list[tuple[str, str]]) -> dict:
     return {
         "completions": n,
         "mean_chars": round(statistics.mean(len(t) for t, _ in corpus)),
-        "timing": f"median wall seconds of {REPEATS} interleaved passes (CPU seconds alongside)",
+        "timing": f"median wall seconds of {PASSES} interleaved passes (CPU seconds alongside)",
         "ms_per_completion": {label: round(t / n * 1000, 4) for label, t in times.items()},
         "cpu_ms_per_completion": {label: round(t / n * 1000, 4) for label, t in cpu_times.items()},
         "components": {stage: list(s.components) for stage, s in stage_only.items()}

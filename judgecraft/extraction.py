@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from judgecraft.numbers import NUMBER_WORDS, last_number, lower_same_length, numbers_in
+from judgecraft.numbers import NUMBER_WORDS, is_cut, last_number, lower_same_length, numbers_from, numbers_in
 from judgecraft.spans import ReadsShape, Shape, clean, read_span
 
 TAIL_CHARS = 4000  # answers sit at the end: only the tail of a long trace is searched
@@ -342,8 +342,10 @@ def _sentence_number(sentence: str, how: str) -> Extracted | None:
     return _chain(sentence, nums, index, how)
 
 
-def _chain(sentence: str, nums: list, index: int, how: str) -> Extracted:
-    """The number at `index`, widened to the neighbours that hedge it ("24 or maybe 25", "not 24")."""
+def _chain(sentence: str, nums: list, index: int, how: str, all_before: bool = True) -> Extracted | None:
+    """The number at `index`, widened to the neighbours that hedge it ("24 or maybe 25", "not 24").
+    `all_before`: False when `nums` holds only the numbers after a cut; then None when the chain
+    reaches the first of them and might go on before it."""
     first = last = index
 
     def chained(a: int, b: int, joint: int) -> bool:
@@ -355,6 +357,8 @@ def _chain(sentence: str, nums: list, index: int, how: str) -> Extracted:
 
     while first > 0 and index - first < MAX_CHAIN and chained(first - 1, last, first - 1):
         first -= 1
+    if first == 0 and index < MAX_CHAIN and not all_before:
+        return None
     while last + 1 < len(nums) and last - index < MAX_CHAIN and chained(first, last + 1, last):
         last += 1
     start, end = nums[first].start, nums[last].end
@@ -405,8 +409,28 @@ def _last_expression(tail: str) -> Extracted | None:
         return None
     sentence_start = max(0, number.start - SEGMENT_CHARS)
     window = tail[sentence_start : number.end + 24]
+    # Most chains end at the number before: the numbers from a cut a little before the number are
+    # enough (the numbers of the window from there, `numbers_from`), and all are scanned only when not.
+    cut = _cut_before(window, number.start - sentence_start - _NEAR_CHARS)
+    if cut:
+        nums = [n for n in numbers_from(window, cut) if n.has_value]
+        index = next((i for i, n in enumerate(nums) if n.start + sentence_start == number.start), len(nums) - 1)
+        found = _chain(window, nums, index, "last_number", all_before=False) if index >= 0 else None
+        if found is not None:
+            return found
     nums = [n for n in numbers_in(window) if n.has_value]
     index = next((i for i, n in enumerate(nums) if n.start + sentence_start == number.start), len(nums) - 1)
     if index < 0:
         return None
     return _chain(window, nums, index, "last_number")
+
+
+_NEAR_CHARS = 64  # how far before the last number its chain is first looked for
+
+
+def _cut_before(window: str, at: int) -> int:
+    """A cut (`is_cut`) at or before `at`, at most _NEAR_CHARS before it; 0 when there is none."""
+    for cut in range(at, max(0, at - _NEAR_CHARS), -1):
+        if is_cut(window, cut):
+            return cut
+    return 0

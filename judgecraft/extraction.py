@@ -129,7 +129,9 @@ def extract_answer(text: object) -> Extracted:
         return Extracted("", "none")
     # Markup around an answer ("<answer>22</answer>", "</think>") is not part of it: a tag-shaped
     # word of two or more letters becomes a line break ("x < 3" and "a<b" are left alone).
-    tail = _MARKUP_TAG_RE.sub("\n", text[-TAIL_CHARS:])
+    tail = text[-TAIL_CHARS:]
+    if "<" in tail:  # every tag starts with it: most texts need no regex pass
+        tail = _MARKUP_TAG_RE.sub("\n", tail)
     boxed = _boxed(tail)
     if boxed is not None:
         stated = _phrase(tail[boxed_end(tail) :])  # "\boxed{200} ... The final answer is $10,455$."
@@ -257,12 +259,26 @@ def _phrase(tail: str) -> Extracted | None:
 
 def _roots(tail: str) -> Extracted | None:
     end = tail[-SEGMENT_CHARS:].replace("$", "")
-    if "=" not in end:
-        return None
+    if not any(_letter_before(end, at) for at in _equals_signs(end)):
+        return None  # every root is a letter, white space, then "="
     roots = list(_ROOTS_RE.finditer(end))
     if roots and not numbers_in(end[roots[-1].end() :]):
         return _make(roots[-1].group(0), "roots")  # "x = 3 or x = 2" at the very end
     return None
+
+
+def _equals_signs(text: str):
+    at = text.find("=")
+    while at >= 0:
+        yield at
+        at = text.find("=", at + 1)
+
+
+def _letter_before(text: str, at: int) -> bool:
+    """Whether `_ROOTS_RE` may match with its "=" at `at`: an ASCII lower-case letter, then only white space
+    (`text` is at most SEGMENT_CHARS long: reading all before each "=" stays cheap)."""
+    before = text[:at].rstrip()
+    return before[-1:].isascii() and before[-1:].islower()
 
 
 def _whole(tail: str) -> Extracted | None:
@@ -394,8 +410,11 @@ def _may_lead(before: str) -> bool:
     return not before.isascii() or before.rstrip().lower().endswith(_LEAD_ENDINGS)
 
 
+_UNIT_RE = re.compile(r"\s?(?:%|percent\b|[a-zA-Z]{1,12}\b)?")
+
+
 def _unit_len(sentence: str, at: int) -> int:
-    m = re.match(r"\s?(?:%|percent\b|[a-zA-Z]{1,12}\b)?", sentence[at : at + 16])
+    m = _UNIT_RE.match(sentence[at : at + 16])
     return m.end() if m else 0
 
 

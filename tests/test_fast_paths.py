@@ -768,3 +768,16 @@ def test_last_expression_from_a_cut_equals_the_whole_window(pieces):
         assert fast == extraction._last_expression(tail)
     finally:
         extraction._cut_before = cut_before
+
+
+_ROOT_PIECES = ["x = 3", "x=3 or x = 2", "x\n=\t-1/2", "X = 3", "é = 3", "2 = 2", "= 4", " ", "\u2003", "and", ",", "$"]
+root_texts = st.lists(st.one_of(st.sampled_from(_ROOT_PIECES), st.text(max_size=3)), max_size=30).map("".join)
+
+
+@SETTINGS
+@given(root_texts)
+def test_roots_guard_never_skips_a_match(text):
+    """`_roots` searches for roots only where an "=" follows a letter: never where the regex would match."""
+    found = extraction._ROOTS_RE.search(text)
+    if found is not None:
+        assert any(extraction._letter_before(text, at) for at in extraction._equals_signs(text))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from judgecraft.numbers import NUMBER_WORDS, last_number, lower_same_length, numbers_in
+from judgecraft.numbers import NUMBER_WORDS, is_cut, last_number, lower_same_length, numbers_from, numbers_in
 from judgecraft.spans import ReadsShape, Shape, clean, read_span
 
 TAIL_CHARS = 4000  # answers sit at the end: only the tail of a long trace is searched
@@ -129,7 +129,9 @@ def extract_answer(text: object) -> Extracted:
         return Extracted("", "none")
     # Markup around an answer ("<answer>22</answer>", "</think>") is not part of it: a tag-shaped
     # word of two or more letters becomes a line break ("x < 3" and "a<b" are left alone).
-    tail = _MARKUP_TAG_RE.sub("\n", text[-TAIL_CHARS:])
+    tail = text[-TAIL_CHARS:]
+    if "<" in tail:  # every tag starts with it: most texts need no regex pass
+        tail = _MARKUP_TAG_RE.sub("\n", tail)
     boxed = _boxed(tail)
     if boxed is not None:
         stated = _phrase(tail[boxed_end(tail) :])  # "\boxed{200} ... The final answer is $10,455$."
@@ -257,12 +259,26 @@ def _phrase(tail: str) -> Extracted | None:
 
 def _roots(tail: str) -> Extracted | None:
     end = tail[-SEGMENT_CHARS:].replace("$", "")
-    if "=" not in end:
-        return None
+    if not any(_letter_before(end, at) for at in _equals_signs(end)):
+        return None  # every root is a letter, white space, then "="
     roots = list(_ROOTS_RE.finditer(end))
     if roots and not numbers_in(end[roots[-1].end() :]):
         return _make(roots[-1].group(0), "roots")  # "x = 3 or x = 2" at the very end
     return None
+
+
+def _equals_signs(text: str):
+    at = text.find("=")
+    while at >= 0:
+        yield at
+        at = text.find("=", at + 1)
+
+
+def _letter_before(text: str, at: int) -> bool:
+    """Whether `_ROOTS_RE` may match with its "=" at `at`: an ASCII lower-case letter, then only white space
+    (`text` is at most SEGMENT_CHARS long: reading all before each "=" stays cheap)."""
+    before = text[:at].rstrip()
+    return before[-1:].isascii() and before[-1:].islower()
 
 
 def _whole(tail: str) -> Extracted | None:
@@ -342,8 +358,10 @@ def _sentence_number(sentence: str, how: str) -> Extracted | None:
     return _chain(sentence, nums, index, how)
 
 
-def _chain(sentence: str, nums: list, index: int, how: str) -> Extracted:
-    """The number at `index`, widened to the neighbours that hedge it ("24 or maybe 25", "not 24")."""
+def _chain(sentence: str, nums: list, index: int, how: str, all_before: bool = True) -> Extracted | None:
+    """The number at `index`, widened to the neighbours that hedge it ("24 or maybe 25", "not 24").
+    `all_before`: False when `nums` holds only the numbers after a cut; then None when the chain
+    reaches the first of them and might go on before it."""
     first = last = index
 
     def chained(a: int, b: int, joint: int) -> bool:
@@ -355,6 +373,8 @@ def _chain(sentence: str, nums: list, index: int, how: str) -> Extracted:
 
     while first > 0 and index - first < MAX_CHAIN and chained(first - 1, last, first - 1):
         first -= 1
+    if first == 0 and index < MAX_CHAIN and not all_before:
+        return None
     while last + 1 < len(nums) and last - index < MAX_CHAIN and chained(first, last + 1, last):
         last += 1
     start, end = nums[first].start, nums[last].end
@@ -390,8 +410,11 @@ def _may_lead(before: str) -> bool:
     return not before.isascii() or before.rstrip().lower().endswith(_LEAD_ENDINGS)
 
 
+_UNIT_RE = re.compile(r"\s?(?:%|percent\b|[a-zA-Z]{1,12}\b)?")
+
+
 def _unit_len(sentence: str, at: int) -> int:
-    m = re.match(r"\s?(?:%|percent\b|[a-zA-Z]{1,12}\b)?", sentence[at : at + 16])
+    m = _UNIT_RE.match(sentence[at : at + 16])
     return m.end() if m else 0
 
 
@@ -405,8 +428,28 @@ def _last_expression(tail: str) -> Extracted | None:
         return None
     sentence_start = max(0, number.start - SEGMENT_CHARS)
     window = tail[sentence_start : number.end + 24]
+    # Most chains end at the number before: the numbers from a cut a little before the number are
+    # enough (the numbers of the window from there, `numbers_from`), and all are scanned only when not.
+    cut = _cut_before(window, number.start - sentence_start - _NEAR_CHARS)
+    if cut:
+        nums = [n for n in numbers_from(window, cut) if n.has_value]
+        index = next((i for i, n in enumerate(nums) if n.start + sentence_start == number.start), len(nums) - 1)
+        found = _chain(window, nums, index, "last_number", all_before=False) if index >= 0 else None
+        if found is not None:
+            return found
     nums = [n for n in numbers_in(window) if n.has_value]
     index = next((i for i, n in enumerate(nums) if n.start + sentence_start == number.start), len(nums) - 1)
     if index < 0:
         return None
     return _chain(window, nums, index, "last_number")
+
+
+_NEAR_CHARS = 64  # how far before the last number its chain is first looked for
+
+
+def _cut_before(window: str, at: int) -> int:
+    """A cut (`is_cut`) at or before `at`, at most _NEAR_CHARS before it; 0 when there is none."""
+    for cut in range(at, max(0, at - _NEAR_CHARS), -1):
+        if is_cut(window, cut):
+            return cut
+    return 0

@@ -732,3 +732,52 @@ def test_sentences_and_words_of_a_long_mixed_text_equal_the_str_translate_split(
         slow = [w for w in (line.split() for line in text.translate(table).split("\n")) if w]
         assert sentences(text) == slow
         assert words(text) == text.translate(text_module._PUNCTUATION_TO_SPACE.table).split()
+
+
+# ---------------------------------------------------------------- numbers from a cut
+
+_NUMBER_PIECES = ["5 / 4", "5 /4", "5 percent", "5 Percent", "5 %", "5 \\%", "\\frac { 1 } { 2 }", "- 3", "−3", "x2",
+                  "1,234", "2,5", "1,2,3", ".5", "1.2.3", "...24", "2e3", "5 \\times 10^3", "twenty four", "(twenty)",
+                  "one", "honey", "one hundred and five", "², ", "٣", " ", "  ", "\t", "\n", "\u2003", "\u00a0", "-",
+                  "so", "is", "=", "+", "or maybe", "not", "p", "hives", ".", ",", "{", "}", "/"]  # fmt: skip
+number_texts = st.lists(st.one_of(st.sampled_from(_NUMBER_PIECES), st.text(max_size=3)), max_size=40).map("".join)
+# Runs longer than the stretch before the last number first read (a chain of 30 numbers goes past it)
+_LONG_PIECES = ["candle answer winter " * 3, "a" * 70, " " * 70, ", ".join(map(str, range(30))), " or ".join("0123456")]
+
+
+@SETTINGS
+@given(number_texts)
+def test_numbers_from_a_cut_are_the_numbers_after_it(text):
+    """At a cut, the digits scanned from there on are the whole scan's numbers that start there or after."""
+    everything = numbers_in(text)
+    for at in range(len(text) + 1):
+        found = _numbers.numbers_from(text, at)
+        if found is not None:
+            assert found == [n for n in everything if n.start >= at]
+
+
+@SETTINGS
+@given(st.lists(st.one_of(number_texts, st.sampled_from(_LONG_PIECES)), max_size=6))
+def test_last_expression_from_a_cut_equals_the_whole_window(pieces):
+    """The last number's chain read from the numbers after a cut is what all the window's numbers give."""
+    tail = "".join(pieces)
+    fast = extraction._last_expression(tail)
+    cut_before = extraction._cut_before
+    extraction._cut_before = lambda window, at: 0  # the plain path: every number of the window
+    try:
+        assert fast == extraction._last_expression(tail)
+    finally:
+        extraction._cut_before = cut_before
+
+
+_ROOT_PIECES = ["x = 3", "x=3 or x = 2", "x\n=\t-1/2", "X = 3", "é = 3", "2 = 2", "= 4", " ", "\u2003", "and", ",", "$"]
+root_texts = st.lists(st.one_of(st.sampled_from(_ROOT_PIECES), st.text(max_size=3)), max_size=30).map("".join)
+
+
+@SETTINGS
+@given(root_texts)
+def test_roots_guard_never_skips_a_match(text):
+    """`_roots` searches for roots only where an "=" follows a letter: never where the regex would match."""
+    found = extraction._ROOTS_RE.search(text)
+    if found is not None:
+        assert any(extraction._letter_before(text, at) for at in extraction._equals_signs(text))

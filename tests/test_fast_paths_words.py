@@ -88,3 +88,24 @@ def test_whole_words_of_markers_and_phrases():
     assert [sorted(m.words) for m in markers] == [["wait"], [], [], ["let"], ["on"]]
     phrases = reflection._lexicon(("by the god*", "good sir", "x *"))[2]
     assert [sorted(whole) for _, _, whole in phrases] == [["by", "the"], ["good", "sir"], ["x"]]
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.sampled_from(["arr", "arrr", "matey", "x", "carry", "arr-arr", "odin", "sir", "good sir", "é"]), max_size=30
+    ),
+    st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.9, 1.0, -1.0]),
+)
+def test_voice_spam_equals_the_counted_share(pieces, share):
+    """The substring count that settles most sections gives the spam verdict of the word-by-word count."""
+    lowered = " ".join(pieces)
+    tokens = words(lowered)
+    params = dict(reflection.DEFAULTS, voice_spam_share=share)
+    lexicon = (*load_construct("pkv").tag("pirate").voice, "good sir", "odin*")
+    got = reflection.voice(lowered, tokens, lexicon, params)
+    exact, stems, phrases = reflection._lexicon(lexicon)
+    voiced = {w for w in tokens if w in exact or w.startswith(stems)}
+    occurrences = sum(w in voiced for w in tokens)
+    occurrences += sum(reflection._count_phrase(lowered, phrase, starred) for phrase, starred, _ in phrases)
+    assert got["spam"] == (bool(tokens) and occurrences / len(tokens) > share)

@@ -84,20 +84,45 @@ def _marker_patterns(patterns: tuple[str, ...]) -> tuple[_Marker, ...]:
     return tuple(out)
 
 
+class _Index(NamedTuple):
+    """The markers of a parameter set, arranged for `_marker_hits`."""
+
+    markers: tuple[_Marker, ...]
+    words: frozenset[str]  # every marker's whole words
+    by_word: dict[str, tuple[int, ...]]  # the markers with whole words, each under one of them
+    searched: tuple[int, ...]  # the markers without: found by a substring search of their literal
+
+
+@cache
+def _marker_index(patterns: tuple[str, ...]) -> _Index:
+    markers = _marker_patterns(patterns)
+    by_word: dict[str, tuple[int, ...]] = {}
+    for i, marker in enumerate(markers):
+        if marker.words:
+            key = min(marker.words)
+            by_word[key] = (*by_word.get(key, ()), i)
+    searched = tuple(i for i, marker in enumerate(markers) if not marker.words)
+    return _Index(markers, frozenset().union(*(m.words for m in markers)), by_word, searched)
+
+
 def _marker_hits(
     lowered: str, patterns: tuple[str, ...], plain_words: set[str] | None = None
 ) -> list[tuple[int, int, int]]:
     """(start, end, marker index) of every marker at a word start, in order.
 
-    `plain_words`: see `self_correction`. A marker whose whole words are not all among them is absent
-    (set look-ups, instead of a substring search of the text per marker).
+    `plain_words`: see `self_correction`. A marker whose whole words are not all among them is absent:
+    one set intersection finds the markers that may be present (a substring search per marker costs
+    more than the rest of the work on a section without markers).
     """
-    found = [
-        (m.start(), m.end(), i)
-        for i, (literal, whole, single) in enumerate(_marker_patterns(patterns))
-        if (whole <= plain_words if plain_words is not None and whole else literal in lowered)
-        for m in single.finditer(lowered)
-    ]
+    index = _marker_index(patterns)
+    markers = index.markers
+    if plain_words is None:
+        present = [i for i, marker in enumerate(markers) if marker.literal in lowered]
+    else:
+        seen = plain_words & index.words  # in C; a section holds few of the markers' words
+        present = [i for word in seen for i in index.by_word.get(word, ()) if markers[i].words <= seen]
+        present += [i for i in index.searched if markers[i].literal in lowered]
+    found = [(m.start(), m.end(), i) for i in present for m in markers[i].pattern.finditer(lowered)]
     found.sort()
     return [hit for hit in found if not hit[0] or not (lowered[hit[0] - 1].isalnum() or lowered[hit[0] - 1] == "_")]
 
@@ -176,7 +201,8 @@ def voice(
     its words are all ASCII letters and digits (`text.ascii_alnum_words`): a phrase some of whose
     whole words are not among them is absent, without a substring search.
 
-    `words` hold no '*' (`text.words` drops punctuation): a used stem's entry ("arr*") is not counted.
+    `words` are `text.words(lowered)`: they hold no '*' (a used stem's entry, "arr*", is not counted),
+    and each occurs in `lowered` at least as often as among them (see `_voice_share_above`).
     """
     exact, stems, phrases = _lexicon(lexicon)
     if distinct is None:
@@ -184,22 +210,38 @@ def voice(
     used = sorted(distinct & exact)  # set intersection, in C
     if stemmed is None:
         stemmed = distinct_words_with_prefixes(distinct, stems)
-    occurrences = _count_among(words, {*used, *stemmed})
+    voiced = {*used, *stemmed}
     if stemmed:
         stems_used = {stem for w in stemmed for stem in stems if w.startswith(stem)}
         used += [stem + "*" for stem in stems if stem in stems_used]
+    in_phrases = 0
     for phrase, starred, whole in phrases:
         if (whole <= distinct) if plain and whole else phrase in lowered:  # type: ignore[operator]
             found = _count_phrase(lowered, phrase, starred)
             if found:
                 used.append(phrase)
-                occurrences += found
-    spam = bool(words) and occurrences / len(words) > p["voice_spam_share"]
+                in_phrases += found
+    spam = bool(words) and _voice_share_above(lowered, words, voiced, in_phrases, p["voice_spam_share"])
     value = 0.0 if spam else min(1.0, len(used) / p["target_voice"]) if p["target_voice"] > 0 else 1.0
     return {"value": value, "distinct": len(used), "used": sorted(used)[:12], "spam": spam}
 
 
 COUNT_EACH_UP_TO = 8  # voice words counted one by one with list.count up to this many (a section uses a few)
+
+
+def _voice_share_above(lowered: str, words: list[str], voiced: set[str], in_phrases: int, share: float) -> bool:
+    """Whether the voice words (`voiced` among `words`, plus `in_phrases` phrase occurrences) are more
+    than `share` of `words` (not empty).
+
+    Each of `words` is a piece of `lowered`, so a word occurs in it at least as often as among them: a
+    few voice words are first counted as substrings (str.count, a memory scan each). When even that
+    count is within the share, the words are not compared one by one (list.count: a rich comparison
+    per word, several times dearer).
+    """
+    size = len(words)
+    if len(voiced) <= COUNT_EACH_UP_TO and not (in_phrases + sum(map(lowered.count, voiced))) / size > share:
+        return False
+    return (in_phrases + _count_among(words, voiced)) / size > share
 
 
 def _count_among(words: list[str], found: set[str]) -> int:

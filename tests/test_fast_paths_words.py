@@ -8,12 +8,14 @@ characters that do not split words, non-ASCII letters, punctuation inside marker
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from judgecraft import load_construct
 from judgecraft.scores import reflection
-from judgecraft.text import ascii_alnum_words, words
+from judgecraft.text import ascii_alnum_words, distinct_words_with_prefixes, words
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -109,3 +111,20 @@ def test_voice_spam_equals_the_counted_share(pieces, share):
     occurrences = sum(w in voiced for w in tokens)
     occurrences += sum(reflection._count_phrase(lowered, phrase, starred) for phrase, starred, _ in phrases)
     assert got["spam"] == (bool(tokens) and occurrences / len(tokens) > share)
+
+
+@SETTINGS
+@given(
+    st.one_of(texts, ascii_texts),
+    st.lists(
+        st.one_of(st.sampled_from(["hon", "honour", "honour", "a", "", "é", "_", "x\x01", "wa", "wait"]), st.text()),
+        max_size=8,
+    ),
+)
+def test_words_with_prefixes_equal_the_alternation_over_joined_words(text, prefixes):
+    """Prefixes that are prefixes of each other, repeated, empty, non-ASCII or holding white space: the
+    substring searches find the words the one regex over the joined words found, in the same order."""
+    distinct = dict.fromkeys(words(text.lower()))
+    usable = [re.escape(p) for p in prefixes if not any(map(str.isspace, p))]
+    slow = re.findall(" ((?:" + "|".join(usable) + ")[^ ]*)", " " + " ".join(distinct)) if usable else []
+    assert distinct_words_with_prefixes(distinct, tuple(prefixes)) == slow

@@ -122,7 +122,9 @@ def _marker_hits(
         seen = plain_words & index.words  # in C; a section holds few of the markers' words
         present = [i for word in seen for i in index.by_word.get(word, ()) if markers[i].words <= seen]
         present += [i for i in index.searched if markers[i].literal in lowered]
-    found = [(m.start(), m.end(), i) for i in present for m in markers[i].pattern.finditer(lowered)]
+    if not present:
+        return []
+    found = [(*m.span(), i) for i in present for m in markers[i].pattern.finditer(lowered)]
     found.sort()
     return [hit for hit in found if not hit[0] or not (lowered[hit[0] - 1].isalnum() or lowered[hit[0] - 1] == "_")]
 

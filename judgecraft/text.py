@@ -79,6 +79,13 @@ def has_word(text: str, word: str) -> bool:
     return False
 
 
+def ascii_alnum_words(words: Iterable[str]) -> bool:
+    """Whether a text's words (by `words`) are all ASCII letters and digits: then its regex \\w runs are
+    its words, except that '_' joins \\w runs and splits words (a regex may take a set look-up's place)."""
+    joined = "".join(words)
+    return joined.isascii() and joined.encode("ascii").isalnum()  # bytes.isalnum: a table look-up per byte
+
+
 def is_word_char(ch: str) -> bool:
     """The regex class \\w for text: a letter, digit or numeral of any script, or '_'."""
     return ch.isalnum() or ch == "_"

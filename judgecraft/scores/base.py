@@ -54,6 +54,13 @@ class Context:
     tokenizer: Any = None
     verdict: Any = None  # a judge verdict, when the judge ran
     _memo: dict[str, Any] = field(default_factory=dict)
+    # The section texts' words, by section name: a dict per kind, not `memo` (keys built and hashed per
+    # call, a closure per call): several components ask for them several times per section.
+    _lowered: dict[str, str] = field(default_factory=dict, repr=False)
+    _sentences: dict[str, list[list[str]]] = field(default_factory=dict, repr=False)
+    _words: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _distinct: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    _stemmed: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         if key not in self._memo:
@@ -62,11 +69,17 @@ class Context:
 
     def lowered(self, name: str) -> str:
         """A section's text in lower case (memoised: reflection and originality both read it)."""
-        return self.memo(f"lower:{name}", lambda: self.parsed.section_text(name).lower())
+        found = self._lowered.get(name)
+        if found is None:
+            found = self._lowered[name] = self.parsed.section_text(name).lower()
+        return found
 
     def sentences(self, name: str) -> list[list[str]]:
         """A section's lower-cased words, sentence by sentence (memoised)."""
-        return self.memo(f"sentences:{name}", lambda: sentences(self.lowered(name)))
+        found = self._sentences.get(name)
+        if found is None:
+            found = self._sentences[name] = sentences(self.lowered(name))
+        return found
 
     def words(self, name: str) -> list[str]:
         """A section's lower-cased words, punctuation dropped (memoised).
@@ -77,17 +90,21 @@ class Context:
         characters), so it is split into words directly: a list per sentence of a 1 MB section is
         100,000 lists for the garbage collector to track and walk.
         """
-
-        def split() -> list[str]:
-            if f"sentences:{name}" in self._memo or len(self.lowered(name)) <= SHARED_SPLIT_CHARS:
-                return list(chain.from_iterable(self.sentences(name)))
-            return words(self.lowered(name))
-
-        return self.memo(f"words:{name}", split)
+        found = self._words.get(name)
+        if found is None:
+            if name in self._sentences or len(self.lowered(name)) <= SHARED_SPLIT_CHARS:
+                found = list(chain.from_iterable(self.sentences(name)))
+            else:
+                found = words(self.lowered(name))
+            self._words[name] = found
+        return found
 
     def distinct(self, name: str) -> set[str]:
         """A section's distinct words (memoised: reflection's voice and originality's persona words read them)."""
-        return self.memo(f"distinct:{name}", lambda: set(self.words(name)))
+        found = self._distinct.get(name)
+        if found is None:
+            found = self._distinct[name] = set(self.words(name))
+        return found
 
     def voice_stemmed(self, name: str) -> list[str]:
         """A section's distinct words that start with a `word*` stem of any persona's voice (memoised).
@@ -95,10 +112,11 @@ class Context:
         Reflection looks for the section's own persona's stems among them, originality drops them all
         before comparing personas: one pass over the distinct words serves both.
         """
-        return self.memo(
-            f"stemmed:{name}",
-            lambda: distinct_words_with_prefixes(self.distinct(name), voice_stems(self.parsed.construct)),
-        )
+        found = self._stemmed.get(name)
+        if found is None:
+            stems = voice_stems(self.parsed.construct)
+            found = self._stemmed[name] = distinct_words_with_prefixes(self.distinct(name), stems)
+        return found
 
     def section_answer(self, name: str) -> Extracted:
         """The answer a section's own reasoning reaches (memoised per section)."""

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import NamedTuple
 
 from judgecraft.parse import Parsed
 from judgecraft.scores.base import Context, Score
-from judgecraft.text import distinct_words_with_prefixes, is_word_char
+from judgecraft.text import ascii_alnum_words, distinct_words_with_prefixes, is_word_char
+from judgecraft.text import words as split_words
 
 DEFAULTS = {
     # Regular expressions, matched on the lower-cased text.
@@ -46,14 +48,30 @@ DEFAULTS = {
 RANGE = (0.0, 1.0)
 
 
+class _Marker(NamedTuple):
+    literal: str  # the text every match starts with
+    words: frozenset[str]  # the whole words every match starts with (see `_whole_words`)
+    pattern: re.Pattern[str]
+
+
+def _whole_words(literal: str, ends_word: bool) -> frozenset[str]:
+    """The words (`text.words`) a text must hold where `literal` occurs after a non-word character, if
+    the text's words are all ASCII letters and digits (`text.ascii_alnum_words`): then every character
+    is in a word or a separator, so each of the literal's words bounded by separators is a whole word
+    of the text; the last one too if `ends_word` (the literal is followed by a non-word character)."""
+    found = split_words(literal)
+    last_bounded = ends_word or not literal or not literal[-1].isalnum()
+    return frozenset(found if last_bounded else found[:-1])
+
+
 @cache
-def _marker_patterns(patterns: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+def _marker_patterns(patterns: tuple[str, ...]) -> tuple[_Marker, ...]:
     """Each marker compiled alone, with the literal text it must start with.
 
     The leading \\b is dropped: a pattern that starts with a literal word lets the regex engine jump
     between occurrences of that word (10x faster than an alternation of all markers), and the word
     boundary is checked in Python instead. A marker whose literal start is absent from the text is
-    not run at all (one substring search in C).
+    not run at all (one substring search in C; or, see `_marker_hits`, set look-ups of its words).
     """
     out = []
     for pattern in patterns:
@@ -61,33 +79,71 @@ def _marker_patterns(patterns: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[s
         literal = re.match(r"[a-z0-9 ',-]*", bare).group()
         if len(literal) < len(bare) and bare[len(literal)] in "*+?{":
             literal = literal[:-1]  # "hmm+" needs "hm" only
-        out.append((literal, re.compile(bare)))
+        ends_word = bare.startswith("\\b", len(literal))  # "wait\\b"
+        out.append(_Marker(literal, _whole_words(literal, ends_word), re.compile(bare)))
     return tuple(out)
 
 
-def _marker_hits(lowered: str, patterns: tuple[str, ...]) -> list[tuple[int, int, int]]:
-    """(start, end, marker index) of every marker at a word start, in order."""
-    found = [
-        (m.start(), m.end(), i)
-        for i, (literal, single) in enumerate(_marker_patterns(patterns))
-        if literal in lowered
-        for m in single.finditer(lowered)
-    ]
+class _Index(NamedTuple):
+    """The markers of a parameter set, arranged for `_marker_hits`."""
+
+    markers: tuple[_Marker, ...]
+    words: frozenset[str]  # every marker's whole words
+    by_word: dict[str, tuple[int, ...]]  # the markers with whole words, each under one of them
+    searched: tuple[int, ...]  # the markers without: found by a substring search of their literal
+
+
+@cache
+def _marker_index(patterns: tuple[str, ...]) -> _Index:
+    markers = _marker_patterns(patterns)
+    by_word: dict[str, tuple[int, ...]] = {}
+    for i, marker in enumerate(markers):
+        if marker.words:
+            key = min(marker.words)
+            by_word[key] = (*by_word.get(key, ()), i)
+    searched = tuple(i for i, marker in enumerate(markers) if not marker.words)
+    return _Index(markers, frozenset().union(*(m.words for m in markers)), by_word, searched)
+
+
+def _marker_hits(
+    lowered: str, patterns: tuple[str, ...], plain_words: set[str] | None = None
+) -> list[tuple[int, int, int]]:
+    """(start, end, marker index) of every marker at a word start, in order.
+
+    `plain_words`: see `self_correction`. A marker whose whole words are not all among them is absent:
+    one set intersection finds the markers that may be present (a substring search per marker costs
+    more than the rest of the work on a section without markers).
+    """
+    index = _marker_index(patterns)
+    markers = index.markers
+    if plain_words is None:
+        present = [i for i, marker in enumerate(markers) if marker.literal in lowered]
+    else:
+        seen = plain_words & index.words  # in C; a section holds few of the markers' words
+        present = [i for word in seen for i in index.by_word.get(word, ()) if markers[i].words <= seen]
+        present += [i for i in index.searched if markers[i].literal in lowered]
+    if not present:
+        return []
+    found = [(*m.span(), i) for i in present for m in markers[i].pattern.finditer(lowered)]
     found.sort()
     return [hit for hit in found if not hit[0] or not (lowered[hit[0] - 1].isalnum() or lowered[hit[0] - 1] == "_")]
 
 
 @cache
-def _lexicon(words: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...], tuple[tuple[str, bool], ...]]:
+def _lexicon(
+    words: tuple[str, ...],
+) -> tuple[frozenset[str], tuple[str, ...], tuple[tuple[str, bool, frozenset[str]], ...]]:
     """A lexicon entry is a word or phrase; a trailing * matches any ending (arr* for arr, arrr, arrrr).
 
     Single words are looked up in a set and starred stems by prefix (str.startswith), over the
     section's distinct words, which is linear in the text; multi-word phrases are found with
-    str.find (see `_count_phrase`).
+    str.find (see `_count_phrase`), each with the whole words it holds (see `_whole_words`).
     """
     exact = frozenset(w.strip("'") for w in words if " " not in w and not w.endswith("*"))
     stems = tuple(w[:-1] for w in words if w.endswith("*") and " " not in w)
-    phrases = tuple((w.rstrip("*"), w.endswith("*")) for w in words if " " in w)
+    phrases = tuple(
+        (w.rstrip("*"), w.endswith("*"), _whole_words(w.rstrip("*"), not w.endswith("*"))) for w in words if " " in w
+    )
     return exact, stems, phrases
 
 
@@ -115,8 +171,10 @@ def _count_phrase(lowered: str, phrase: str, starred: bool) -> int:
     return count
 
 
-def self_correction(lowered: str, n_words: int, p: dict) -> dict:
-    hits = _marker_hits(lowered, tuple(p["markers"]))
+def self_correction(lowered: str, n_words: int, p: dict, plain_words: set[str] | None = None) -> dict:
+    """`plain_words`: the text's distinct words, when the caller has them and they are all ASCII letters
+    and digits (`text.ascii_alnum_words`)."""
+    hits = _marker_hits(lowered, tuple(p["markers"]), plain_words)
     need = p["min_words_between"]
     per_marker: dict[int, int] = {}
     moves = 0
@@ -138,31 +196,54 @@ def voice(
     p: dict,
     distinct: set[str] | None = None,
     stemmed: list[str] | None = None,
+    plain: bool = False,
 ) -> dict:
     """`distinct`: the set of `words`, and `stemmed`: those of them that start with a stem of `lexicon`,
-    when the caller has them already (see `Context.voice_stemmed`)."""
+    when the caller has them already (see `Context.voice_stemmed`). `plain`: `distinct` is given and
+    its words are all ASCII letters and digits (`text.ascii_alnum_words`): a phrase some of whose
+    whole words are not among them is absent, without a substring search.
+
+    `words` are `text.words(lowered)`: they hold no '*' (a used stem's entry, "arr*", is not counted),
+    and each occurs in `lowered` at least as often as among them (see `_voice_share_above`).
+    """
     exact, stems, phrases = _lexicon(lexicon)
     if distinct is None:
         distinct = set(words)  # one pass; each distinct word is then looked at once (linear, not words x matched)
     used = sorted(distinct & exact)  # set intersection, in C
     if stemmed is None:
         stemmed = distinct_words_with_prefixes(distinct, stems)
-    stems_used = {stem for w in stemmed for stem in stems if w.startswith(stem)}
-    used += [stem + "*" for stem in stems if stem in stems_used]
     voiced = {*used, *stemmed}
-    occurrences = _count_among(words, voiced)
-    for phrase, starred in phrases:
-        if phrase in lowered:
+    if stemmed:
+        stems_used = {stem for w in stemmed for stem in stems if w.startswith(stem)}
+        used += [stem + "*" for stem in stems if stem in stems_used]
+    in_phrases = 0
+    for phrase, starred, whole in phrases:
+        if (whole <= distinct) if plain and whole else phrase in lowered:  # type: ignore[operator]
             found = _count_phrase(lowered, phrase, starred)
             if found:
                 used.append(phrase)
-                occurrences += found
-    spam = bool(words) and occurrences / len(words) > p["voice_spam_share"]
+                in_phrases += found
+    spam = bool(words) and _voice_share_above(lowered, words, voiced, in_phrases, p["voice_spam_share"])
     value = 0.0 if spam else min(1.0, len(used) / p["target_voice"]) if p["target_voice"] > 0 else 1.0
     return {"value": value, "distinct": len(used), "used": sorted(used)[:12], "spam": spam}
 
 
 COUNT_EACH_UP_TO = 8  # voice words counted one by one with list.count up to this many (a section uses a few)
+
+
+def _voice_share_above(lowered: str, words: list[str], voiced: set[str], in_phrases: int, share: float) -> bool:
+    """Whether the voice words (`voiced` among `words`, plus `in_phrases` phrase occurrences) are more
+    than `share` of `words` (not empty).
+
+    Each of `words` is a piece of `lowered`, so a word occurs in it at least as often as among them: a
+    few voice words are first counted as substrings (str.count, a memory scan each). When even that
+    count is within the share, the words are not compared one by one (list.count: a rich comparison
+    per word, several times dearer).
+    """
+    size = len(words)
+    if len(voiced) <= COUNT_EACH_UP_TO and not (in_phrases + sum(map(lowered.count, voiced))) / size > share:
+        return False
+    return (in_phrases + _count_among(words, voiced)) / size > share
 
 
 def _count_among(words: list[str], found: set[str]) -> int:
@@ -183,13 +264,15 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     per_section = {}
     for name in sections:
         lowered, words = ctx.lowered(name), ctx.words(name)
-        correction = self_correction(lowered, len(words), p)
+        distinct = ctx.distinct(name)
+        plain = ascii_alnum_words(distinct)
+        correction = self_correction(lowered, len(words), p, distinct if plain else None)
         lexicon = c.tag(name).voice
         if lexicon:
             # A persona's stems are among every persona's: its words are picked from the shared ones.
             stems = _lexicon(lexicon)[1]
             stemmed = [w for w in ctx.voice_stemmed(name) if w.startswith(stems)] if name in c.personas else None
-            spoken = voice(lowered, words, lexicon, p, ctx.distinct(name), stemmed)
+            spoken = voice(lowered, words, lexicon, p, distinct, stemmed, plain)
             w = p["voice_weight"]
             value = (1 - w) * correction["value"] + w * spoken["value"]
             per_section[name] = {"score": round(value, 6), "self_correction": correction, "voice": spoken}

@@ -706,6 +706,13 @@ def test_originality_fingerprint_equals_the_regex_reference(text, vocabulary_wor
         assert got["grams"] == want["grams"]
 
 
+@SETTINGS
+@given(st.lists(st.sampled_from(["a", "b", "c", "é", "", "a b"]), max_size=12), st.integers(-1, 5))
+def test_originality_word_ngrams_equal_the_generic_zip(tokens, n):
+    """The n = 3 shortcut gives the n-grams the generic zip of n slices gives (and so does any other n)."""
+    assert originality.word_ngrams(tokens, n) == set(zip(*(tokens[i:] for i in range(n)), strict=False))
+
+
 # Texts that are not all ASCII: the mapped punctuation of both kinds, other scripts, lone and paired
 # surrogates (which no UTF-8 codec accepts without `surrogatepass`), white space of every kind.
 _WIDE = "“”‘’…—–«»−×é٣\u2028\x1c\u3000\x85\ud800\udc00\ud83d\ude00\U0001f600"

@@ -104,9 +104,17 @@ def prepare(
             words = list(chain.from_iterable(kept))
         else:
             words = [t for t in tokens if t not in drop]
-        size, grams = len(words), set(zip(*(words[i:] for i in range(n)), strict=False))
+        size, grams = len(words), word_ngrams(words, n)
     ordered = list(chain.from_iterable(sorted(filter(None, kept), key=" ".join)))
     return {"words": size, "grams": grams, "sorted": ordered if len(ordered) <= fuzzy_words else ordered[:fuzzy_words]}
+
+
+def word_ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
+    """The distinct word n-grams of a short text. The default n = 3 zips three slices directly, which
+    saves the generic form's generator and star-unpacking (about 15 kIr per completion of three personas)."""
+    if n == 3:
+        return set(zip(words, words[1:], words[2:], strict=False))
+    return set(zip(*(words[i:] for i in range(n)), strict=False))
 
 
 def _hashes(words: list[str]) -> np.ndarray:
@@ -143,7 +151,8 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     if len(personas) < 2:
         return Score(None, {"reason": "originality needs at least two personas"})
     vocab, shared_stems = _vocabulary(parsed.construct)
-    vectorised = max(len(ctx.words(name)) for name in personas) > VECTORISE_FROM_WORDS
+    tokens = {name: ctx.words(name) for name in personas}
+    vectorised = max(map(len, tokens.values())) > VECTORISE_FROM_WORDS
     fuzzy_chars = p["fuzzy_words"] * 8  # a longer persona's sentences are not read whole (see prepare)
     prepared = {}
     for name in personas:
@@ -155,7 +164,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
             drop = persona_words(ctx.distinct(name), vocab)
         prepared[name] = prepare(
             lowered,
-            ctx.words(name),
+            tokens[name],
             vocab,
             p["ngram"],
             p["fuzzy_words"],

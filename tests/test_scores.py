@@ -152,6 +152,15 @@ def test_reflection_never_rewards_a_repeated_keyword_list():
     assert capped["self_correction"]["moves"] == 2  # one marker counts at most twice
 
 
+def test_a_marker_of_several_branches_is_found_by_any_of_them():
+    """A user's marker "oops|hold on" is found by its second branch in a text without the first."""
+    scorer = Scorer("pkv", stage="round2", params={"reflection": {"markers": [r"\boops|hold on"]}})
+    pirate = "Arr matey, 96 / 4 = 23. Hold on, four times 23 is only 92 candles, so it be 24 hives."
+    text = build(pirate, KNIGHT, VIKING)
+    pirate = scorer.score(text).components["reflection"].detail["sections"]["pirate"]
+    assert pirate["self_correction"]["markers"] == 1 and pirate["self_correction"]["moves"] == 1
+
+
 def test_reflection_rewards_the_persona_voice_but_not_a_word_list():
     voiced = reflection_of(
         "Arr matey, listen well, me hearties: ye landlubbers may count slowly, but three hives make twelve "

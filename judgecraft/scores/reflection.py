@@ -79,9 +79,32 @@ def _marker_patterns(patterns: tuple[str, ...]) -> tuple[_Marker, ...]:
         literal = re.match(r"[a-z0-9 ',-]*", bare).group()
         if len(literal) < len(bare) and bare[len(literal)] in "*+?{":
             literal = literal[:-1]  # "hmm+" needs "hm" only
+        if _top_level_alternation(bare):
+            literal = ""  # "wait|hold on": a match need not start with the first branch's text
         ends_word = bare.startswith("\\b", len(literal))  # "wait\\b"
         out.append(_Marker(literal, _whole_words(literal, ends_word), re.compile(bare)))
     return tuple(out)
+
+
+def _top_level_alternation(pattern: str) -> bool:
+    """Whether a `|` outside every group and character class splits the pattern into branches."""
+    depth, in_class, escaped = 0, False, False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth <= 0:
+            return True
+    return False
 
 
 class _Index(NamedTuple):

@@ -151,8 +151,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     if len(personas) < 2:
         return Score(None, {"reason": "originality needs at least two personas"})
     vocab, shared_stems = _vocabulary(parsed.construct)
-    tokens = {name: ctx.words(name) for name in personas}
-    vectorised = max(map(len, tokens.values())) > VECTORISE_FROM_WORDS
+    vectorised = max(len(ctx.words(name)) for name in personas) > VECTORISE_FROM_WORDS
     fuzzy_chars = p["fuzzy_words"] * 8  # a longer persona's sentences are not read whole (see prepare)
     prepared = {}
     for name in personas:
@@ -164,7 +163,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
             drop = persona_words(ctx.distinct(name), vocab)
         prepared[name] = prepare(
             lowered,
-            tokens[name],
+            ctx.words(name),
             vocab,
             p["ngram"],
             p["fuzzy_words"],

@@ -43,6 +43,7 @@ _MARKUP_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9_-]{1,30}>")
 _SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)|\n")
 _DISPLAY_OPENERS = (("$$", "$$"), ("\\[", "\\]"))
 _INLINE_OPENERS = (("$", "$"), ("\\(", "\\)"))
+_OPENERS = (*_DISPLAY_OPENERS, *_INLINE_OPENERS)  # each starts with "$" or a backslash
 _LATEX_ENV_RE = re.compile(
     r"\$\$[^$]{1,1000}\$\$|\$[^$\n]{1,500}\$|\\\((?:[^\\\n]|\\(?!\))){1,500}\\\)|\\\[[^\]]{1,1000}\\\]"
 )
@@ -53,6 +54,7 @@ _PERCENT_AFTER_RE = re.compile(r"\s*(?:\$\s*)?(?:\\?%|percent(?:age)?\b|pct\b)")
 _ARITHMETIC_LEFT_RE = re.compile(r"(?:\(?\d[\d.]*\)?(?:[ \t]*[+*/^×÷·][ \t]*|[ \t]+[-−][ \t]+))+$")
 _ARITHMETIC_RIGHT_RE = re.compile(r"(?:(?:[ \t]*[+*/^×÷·][ \t]*|[ \t]+[-−][ \t]+)\(?\d[\d.]*\)?)+")
 _LEADING_NOISE_RE = re.compile(r"^(?:\s|\*|:|\\?[\"'`])*")
+_NOISE_STARTS = "*:\"'`\\"  # with white space, what a match of `_LEADING_NOISE_RE` can start with
 # (?<!\s): a run of white space is tried once, from its start, not from each of its characters
 _TAIL_NOISE_RE = re.compile(r"(?<!\s)\s*(?:I hope it is correct\.?)\s*$", re.IGNORECASE)
 _LEAD_RE = re.compile(
@@ -221,9 +223,11 @@ def matches_starting_with(pattern: re.Pattern[str], text: str, words: tuple[str,
 def _span_after(tail: str, start: int) -> str:
     """The answer span that starts at `start`: a display or inline LaTeX block, or the sentence."""
     rest = tail[start : start + SEGMENT_CHARS * 3]
-    stripped = _LEADING_NOISE_RE.sub("", rest)
+    first = rest[:1]
+    # Most spans start with their answer: no noise to strip (a regex pass saved) and no formula opener.
+    stripped = _LEADING_NOISE_RE.sub("", rest) if first.isspace() or (first and first in _NOISE_STARTS) else rest
     offset = len(rest) - len(stripped)
-    for opener, closer in (*_DISPLAY_OPENERS, *_INLINE_OPENERS):
+    for opener, closer in _OPENERS if stripped.startswith(("$", "\\")) else ():
         if stripped.startswith(opener):
             close = _find_closer(stripped, closer, len(opener))
             if close < 0 or (opener in ("$", "\\(") and "\n" in stripped[:close]):
@@ -420,7 +424,7 @@ def _unit_len(sentence: str, at: int) -> int:
 
 def _last_expression(tail: str) -> Extracted | None:
     end = tail[-SEGMENT_CHARS * 2 :]
-    envs = list(_LATEX_ENV_RE.finditer(end))
+    envs = list(_LATEX_ENV_RE.finditer(end)) if "$" in end or "\\" in end else []  # what every env starts with
     number = last_number(tail)
     if envs and (number is None or number.start < len(tail) - len(end) + envs[-1].end()):
         return _make(envs[-1].group(0), "expression")

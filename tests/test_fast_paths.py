@@ -186,11 +186,14 @@ def test_plain_digit_tokens_take_the_fast_path_with_the_same_value(token, pad):
         st.text(alphabet="0123456789²٣-−.,/%e {}\\frac", max_size=40),
         digit_tokens,
         st.just("9" * 640 + " " + "9" * 641 + " twenty-four and one hundred"),
+        st.lists(
+            st.sampled_from(["5", "0", "00", "9" * 640, "9" * 641, " ", "\t", "\u2003", "/", "-", "٣"]), max_size=8
+        ).map("".join),  # fractions of plain digits: "5824 / 4", "5/0", "0 /00"
     )
 )
 def test_number_has_value_equals_value_is_not_none(text):
     """The shortcut for plain ASCII digits (no Fraction built) agrees with the value itself."""
-    for number in [*numbers_in(text), *(Number(0, 0, raw, False) for raw in text.split())]:
+    for number in [*numbers_in(text), *(Number(0, 0, raw, False) for raw in [*text.split(), text])]:
         assert number.has_value == (number.value is not None)
 
 

@@ -43,6 +43,7 @@ _MARKUP_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9_-]{1,30}>")
 _SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)|\n")
 _DISPLAY_OPENERS = (("$$", "$$"), ("\\[", "\\]"))
 _INLINE_OPENERS = (("$", "$"), ("\\(", "\\)"))
+_OPENERS = (*_DISPLAY_OPENERS, *_INLINE_OPENERS)  # each starts with "$" or a backslash
 _LATEX_ENV_RE = re.compile(
     r"\$\$[^$]{1,1000}\$\$|\$[^$\n]{1,500}\$|\\\((?:[^\\\n]|\\(?!\))){1,500}\\\)|\\\[[^\]]{1,1000}\\\]"
 )
@@ -53,6 +54,7 @@ _PERCENT_AFTER_RE = re.compile(r"\s*(?:\$\s*)?(?:\\?%|percent(?:age)?\b|pct\b)")
 _ARITHMETIC_LEFT_RE = re.compile(r"(?:\(?\d[\d.]*\)?(?:[ \t]*[+*/^×÷·][ \t]*|[ \t]+[-−][ \t]+))+$")
 _ARITHMETIC_RIGHT_RE = re.compile(r"(?:(?:[ \t]*[+*/^×÷·][ \t]*|[ \t]+[-−][ \t]+)\(?\d[\d.]*\)?)+")
 _LEADING_NOISE_RE = re.compile(r"^(?:\s|\*|:|\\?[\"'`])*")
+_NOISE_STARTS = "*:\"'`\\"  # with white space, what a match of `_LEADING_NOISE_RE` can start with
 # (?<!\s): a run of white space is tried once, from its start, not from each of its characters
 _TAIL_NOISE_RE = re.compile(r"(?<!\s)\s*(?:I hope it is correct\.?)\s*$", re.IGNORECASE)
 _LEAD_RE = re.compile(
@@ -136,11 +138,17 @@ def extract_answer(text: object) -> Extracted:
     if boxed is not None:
         stated = _phrase(tail[boxed_end(tail) :])  # "\boxed{200} ... The final answer is $10,455$."
         return stated if stated is not None and not stated.segment.startswith(("\\boxed", "$\\boxed")) else boxed
-    for finder in (_hashes, _phrase, _roots, _whole, _conclusion, _last_expression):
-        found = finder(tail)
-        if found is not None:
-            return found
-    return Extracted("", "none")
+    found = _hashes(tail)
+    if found is None:
+        lowered = lower_same_length(tail)  # lowered once for the phrase and the conclusion finders
+        found = (
+            _phrase(tail, lowered)
+            or _roots(tail)
+            or _whole(tail)
+            or _conclusion(tail, lowered)
+            or _last_expression(tail)
+        )  # the first finder that finds an answer (an Extracted is never false)
+    return found if found is not None else Extracted("", "none")
 
 
 def boxed_end(tail: str) -> int:
@@ -221,9 +229,11 @@ def matches_starting_with(pattern: re.Pattern[str], text: str, words: tuple[str,
 def _span_after(tail: str, start: int) -> str:
     """The answer span that starts at `start`: a display or inline LaTeX block, or the sentence."""
     rest = tail[start : start + SEGMENT_CHARS * 3]
-    stripped = _LEADING_NOISE_RE.sub("", rest)
+    first = rest[:1]
+    # Most spans start with their answer: no noise to strip (a regex pass saved) and no formula opener.
+    stripped = _LEADING_NOISE_RE.sub("", rest) if first.isspace() or (first and first in _NOISE_STARTS) else rest
     offset = len(rest) - len(stripped)
-    for opener, closer in (*_DISPLAY_OPENERS, *_INLINE_OPENERS):
+    for opener, closer in _OPENERS if stripped.startswith(("$", "\\")) else ():
         if stripped.startswith(opener):
             close = _find_closer(stripped, closer, len(opener))
             if close < 0 or (opener in ("$", "\\(") and "\n" in stripped[:close]):
@@ -243,8 +253,10 @@ def _find_closer(text: str, closer: str, start: int) -> int:
     return at
 
 
-def _phrase(tail: str) -> Extracted | None:
-    lowered = lower_same_length(tail)
+def _phrase(tail: str, lowered: str | None = None) -> Extracted | None:
+    """The answer stated after "the answer is", "final answer:", "result =" (`lowered`: the tail lowered, if known)."""
+    if lowered is None:
+        lowered = lower_same_length(tail)
     if "answer" not in lowered and "result" not in lowered:
         return None
     for m in reversed(matches_starting_with(_PHRASE_RE, lowered, _PHRASE_WORDS)[-16:]):
@@ -307,8 +319,10 @@ def _starts_sentence(text: str, at: int) -> bool:
     return i < 0 or text[i] in ".!?:"
 
 
-def _conclusion(tail: str) -> Extracted | None:
-    lowered = lower_same_length(tail)
+def _conclusion(tail: str, lowered: str | None = None) -> Extracted | None:
+    """The answer of the last sentence that starts "so", "therefore", "in total" ... (`lowered`: as for `_phrase`)."""
+    if lowered is None:
+        lowered = lower_same_length(tail)
     for m in reversed(matches_starting_with(_CONCLUSION_RE, lowered, _CONCLUSION_WORDS)[-32:]):
         if not _starts_sentence(tail, m.start()):
             continue  # "so" in the middle of a sentence is not a conclusion
@@ -420,7 +434,7 @@ def _unit_len(sentence: str, at: int) -> int:
 
 def _last_expression(tail: str) -> Extracted | None:
     end = tail[-SEGMENT_CHARS * 2 :]
-    envs = list(_LATEX_ENV_RE.finditer(end))
+    envs = list(_LATEX_ENV_RE.finditer(end)) if "$" in end or "\\" in end else []  # what every env starts with
     number = last_number(tail)
     if envs and (number is None or number.start < len(tail) - len(end) + envs[-1].end()):
         return _make(envs[-1].group(0), "expression")
@@ -433,15 +447,24 @@ def _last_expression(tail: str) -> Extracted | None:
     cut = _cut_before(window, number.start - sentence_start - _NEAR_CHARS)
     if cut:
         nums = [n for n in numbers_from(window, cut) if n.has_value]
-        index = next((i for i, n in enumerate(nums) if n.start + sentence_start == number.start), len(nums) - 1)
+        index = _index_at(nums, number.start - sentence_start)
         found = _chain(window, nums, index, "last_number", all_before=False) if index >= 0 else None
         if found is not None:
             return found
     nums = [n for n in numbers_in(window) if n.has_value]
-    index = next((i for i, n in enumerate(nums) if n.start + sentence_start == number.start), len(nums) - 1)
+    index = _index_at(nums, number.start - sentence_start)
     if index < 0:
         return None
     return _chain(window, nums, index, "last_number")
+
+
+def _index_at(nums: list, start: int) -> int:
+    """The index of the number that starts at `start`, the last one when none does. No two numbers start
+    at one place, and the one looked for is the last or nearly: searched from the end."""
+    for i in range(len(nums) - 1, -1, -1):
+        if nums[i].start == start:
+            return i
+    return len(nums) - 1
 
 
 _NEAR_CHARS = 64  # how far before the last number its chain is first looked for

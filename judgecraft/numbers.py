@@ -69,6 +69,11 @@ class Number(NamedTuple):
         raw = self.raw
         if self.words or (raw.isascii() and raw.isdigit() and len(raw) <= _SURELY_READABLE_DIGITS):
             return True
+        if "/" in raw and raw.isascii():  # "5824 / 4": `token_value` divides the two integers, unless by zero
+            num, _, den = raw.partition("/")
+            num, den = num.strip(), den.strip()
+            if num.isdigit() and den.isdigit() and max(len(num), len(den)) <= _SURELY_READABLE_DIGITS:
+                return den.strip("0") != ""
         return self.value is not None
 
 

@@ -186,11 +186,14 @@ def test_plain_digit_tokens_take_the_fast_path_with_the_same_value(token, pad):
         st.text(alphabet="0123456789²٣-−.,/%e {}\\frac", max_size=40),
         digit_tokens,
         st.just("9" * 640 + " " + "9" * 641 + " twenty-four and one hundred"),
+        st.lists(
+            st.sampled_from(["5", "0", "00", "9" * 640, "9" * 641, " ", "\t", "\u2003", "/", "-", "٣"]), max_size=8
+        ).map("".join),  # fractions of plain digits: "5824 / 4", "5/0", "0 /00"
     )
 )
 def test_number_has_value_equals_value_is_not_none(text):
     """The shortcut for plain ASCII digits (no Fraction built) agrees with the value itself."""
-    for number in [*numbers_in(text), *(Number(0, 0, raw, False) for raw in text.split())]:
+    for number in [*numbers_in(text), *(Number(0, 0, raw, False) for raw in [*text.split(), text])]:
         assert number.has_value == (number.value is not None)
 
 
@@ -788,3 +791,49 @@ def test_roots_guard_never_skips_a_match(text):
     found = extraction._ROOTS_RE.search(text)
     if found is not None:
         assert any(extraction._letter_before(text, at) for at in extraction._equals_signs(text))
+
+
+# ---------------------------------------------------------------- answer spans
+
+_SPAN_PIECES = ["$24$", "$$x$$", "\\(x\\)", "\\[x\\]", "\\$5", "\\", "\\'", '"', "'", "`", "*", ":", " ", "\t",
+                "\n", "\u2003", "\u00a0", "\x1c", "24 hives", ".", "!", "is", "answer is ", "$", "x"]  # fmt: skip
+span_texts = st.lists(st.one_of(st.sampled_from(_SPAN_PIECES), st.text(max_size=3)), max_size=20).map("".join)
+
+
+def _reference_span_after(tail: str, start: int) -> str:
+    """The slow path of `_span_after`: the noise regex always, and every formula opener tried."""
+    rest = tail[start : start + extraction.SEGMENT_CHARS * 3]
+    stripped = extraction._LEADING_NOISE_RE.sub("", rest)
+    offset = len(rest) - len(stripped)
+    for opener, closer in (*extraction._DISPLAY_OPENERS, *extraction._INLINE_OPENERS):
+        if stripped.startswith(opener):
+            close = extraction._find_closer(stripped, closer, len(opener))
+            if close < 0 or (opener in ("$", "\\(") and "\n" in stripped[:close]):
+                break
+            end = close + len(closer)
+            after = extraction._SENTENCE_END_RE.search(stripped, end, end + extraction.SEGMENT_CHARS)
+            return rest[offset : offset + (after.start() if after else end)]
+    end = extraction._SENTENCE_END_RE.search(rest, offset, offset + extraction.SEGMENT_CHARS)
+    return rest[offset : end.start() if end else offset + extraction.SEGMENT_CHARS]
+
+
+@SETTINGS
+@given(span_texts)
+def test_span_after_equals_the_noise_regex_and_every_opener(text):
+    for start in range(len(text) + 1):
+        assert extraction._span_after(text, start) == _reference_span_after(text, start)
+
+
+def test_leading_noise_starts_only_with_white_space_or_a_noise_character():
+    """`_span_after` skips the noise regex unless the span starts with one of these: every character checked."""
+    for code in range(0x110000):
+        ch = chr(code)
+        if extraction._LEADING_NOISE_RE.match(ch + '"').end():
+            assert ch.isspace() or ch in extraction._NOISE_STARTS, repr(ch)
+
+
+@SETTINGS
+@given(st.one_of(span_texts, texts))
+def test_latex_env_guard_never_skips_a_match(text):
+    """`_last_expression` looks for formulas only in a text with a dollar sign or a backslash."""
+    assert "$" in text or "\\" in text or extraction._LATEX_ENV_RE.search(text) is None

@@ -21,6 +21,7 @@ from rapidfuzz.distance import Indel
 
 from judgecraft.construct import Construct, per_construct
 from judgecraft.parse import Parsed
+from judgecraft.rounding import round_digits
 from judgecraft.scores.base import Context, Score, clip, voice_stems
 from judgecraft.text import distinct_words_with_prefixes
 from judgecraft.text import sentences as split_sentences
@@ -142,7 +143,7 @@ def similarity(earlier: dict, later: dict) -> dict:
         shared = len(grams_later & grams_earlier)
     containment = shared / len(grams_later) if len(grams_later) else 0.0
     fuzzy = Indel.normalized_similarity(earlier["sorted"], later["sorted"]) if later["sorted"] else 0.0
-    return {"containment": round(containment, 4), "fuzzy": round(fuzzy, 4)}
+    return {"containment": round_digits(containment, 4), "fuzzy": round_digits(fuzzy, 4)}
 
 
 def score(parsed: Parsed, ctx: Context) -> Score:
@@ -151,7 +152,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     if len(personas) < 2:
         return Score(None, {"reason": "originality needs at least two personas"})
     vocab, shared_stems = _vocabulary(parsed.construct)
-    vectorised = max(len(ctx.words(name)) for name in personas) > VECTORISE_FROM_WORDS
+    vectorised = max(map(len, map(ctx.words, personas))) > VECTORISE_FROM_WORDS
     fuzzy_chars = p["fuzzy_words"] * 8  # a longer persona's sentences are not read whole (see prepare)
     prepared = {}
     for name in personas:

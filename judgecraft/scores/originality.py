@@ -187,7 +187,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
             if sim["containment"] >= p["containment_threshold"] or sim["fuzzy"] >= p["fuzzy_threshold"]:
                 copied_from.append(earlier)
         verdicts[name] = f"copies {', '.join(copied_from)}" if copied_from else "original"
-    copies = sum(v != "original" for v in verdicts.values())  # an empty persona is no original approach either
-    originals = sum(v == "original" for v in verdicts.values())
+    originals = [*verdicts.values()].count("original")  # list.count: in C, no generator
+    copies = len(verdicts) - originals  # an empty persona is no original approach either
     value = p["neutral"] - p["penalty"] * copies + p["bonus"] * originals / len(later)
     return Score(clip(value, *RANGE), {"personas": verdicts, "similarity": pairs})

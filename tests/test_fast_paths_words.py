@@ -23,6 +23,7 @@ _PIECES = [
     *("wait", "hold on", "hmm", "hm", "actually", "let me re-check", "let's verify", "no, that's wrong"),
     *("no that is wrong", "i made a mistake", "my mistake", "oops", "on second thought", "correction"),
     *("to double-check", "sanity check", "that can't be right", "good sir", "by the gods", "me hearties"),
+    *("nox", "no x", "no,x", "no-x", "no,-x", "ab-x", "ab,-x", "ab',-x", "abx"),
     *("yo ho", "'tis", "a-b", "1,2", "x", "2", " ", "  ", "\n", ".", ",", "'", "-", "_", "\x01", "\x7f", "é", "’"),
 ]
 texts = st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=3)), max_size=40).map("".join)
@@ -32,6 +33,10 @@ ascii_texts = st.lists(st.sampled_from([p for p in _PIECES if p.isascii()]), max
 # apostrophe, '_', a control character, a non-ASCII word, a hyphen and a comma between words.
 _ODD_MARKERS = [
     r"\bno,? x",
+    r"\bno,? *x",
+    r"\bno-? ?x",
+    r"\bab,?-{1}x",
+    r"\bab'?,?-x",
     r"wait|hold",
     r"\b'tis\b",
     r"\b_a b",
@@ -85,9 +90,9 @@ def test_the_word_look_ups_are_taken_only_for_ascii_letters_and_digits():
 
 
 def test_whole_words_of_markers_and_phrases():
-    patterns = (r"\bwait\b", r"\bhmm+\b", r"\bno,? that", r"\blet (?:me|us)", r"\bon second")
+    patterns = (r"\bwait\b", r"\bhmm+\b", r"\bno,? that", r"\bno,? *that", r"\blet (?:me|us)", r"\bon second")
     markers = reflection._marker_patterns(patterns)
-    assert [sorted(m.words) for m in markers] == [["wait"], [], [], ["let"], ["on"]]
+    assert [sorted(m.words) for m in markers] == [["wait"], [], ["no"], [], ["let"], ["on"]]
     phrases = reflection._lexicon(("by the god*", "good sir", "x *"))[2]
     assert [sorted(whole) for _, _, whole in phrases] == [["by", "the"], ["good", "sir"], ["x"]]
 

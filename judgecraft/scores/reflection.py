@@ -66,6 +66,11 @@ def _whole_words(literal: str, ends_word: bool) -> frozenset[str]:
     return frozenset(found if last_bounded else found[:-1])
 
 
+# At a pattern's position: optional separators (" ',-", each with "?"), then one that must be there
+# (no quantifier after it): the character a match holds there is not a word character.
+_SEPARATOR_NEXT = re.compile(r"(?:[ ',-]\?)*[ ',-](?![*+?{])")
+
+
 @cache
 def _marker_patterns(patterns: tuple[str, ...]) -> tuple[_Marker, ...]:
     """Each marker compiled alone, with the literal text it must start with.
@@ -83,7 +88,8 @@ def _marker_patterns(patterns: tuple[str, ...]) -> tuple[_Marker, ...]:
             literal = literal[:-1]  # "hmm+" needs "hm" only
         if _top_level_alternation(bare):
             literal = ""  # "wait|hold on": a match need not start with the first branch's text
-        ends_word = bare.startswith("\\b", len(literal))  # "wait\\b"
+        # "wait\\b", or "no,? that": a non-word character follows the literal in every match
+        ends_word = bare.startswith("\\b", len(literal)) or _SEPARATOR_NEXT.match(bare, len(literal)) is not None
         out.append(_Marker(literal, _whole_words(literal, ends_word), re.compile(bare)))
     return tuple(out)
 

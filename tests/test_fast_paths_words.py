@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from judgecraft import load_construct
 from judgecraft.scores import reflection
-from judgecraft.text import ascii_alnum_words, distinct_words_with_prefixes, words
+from judgecraft.text import ascii_alnum_text, ascii_alnum_words, distinct_words_with_prefixes, words
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -87,6 +87,20 @@ def test_the_word_look_ups_are_taken_only_for_ascii_letters_and_digits():
     assert ascii_alnum_words(set(words("wait, let me re-check: 2 + 2 = 4. hold on_ here")))
     for text in ("wait\x01 here", "café wait", "wait x\x7f", ""):
         assert not ascii_alnum_words(set(words(text)))
+
+
+@SETTINGS
+@given(st.one_of(texts, ascii_texts, st.text()))
+def test_plain_text_has_plain_words(text):
+    """`ascii_alnum_text`, read from the text, passes only texts whose words pass `ascii_alnum_words` (or
+    that have none); on ASCII text the two agree."""
+    lowered = text.lower()
+    tokens = words(lowered)
+    plain_words = not tokens or ascii_alnum_words(set(tokens))
+    if ascii_alnum_text(lowered):
+        assert plain_words
+    if lowered.isascii():
+        assert ascii_alnum_text(lowered) == plain_words
 
 
 def test_whole_words_of_markers_and_phrases():

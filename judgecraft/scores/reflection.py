@@ -17,7 +17,7 @@ from judgecraft.construct import Construct, per_construct
 from judgecraft.parse import Parsed
 from judgecraft.rounding import round_digits
 from judgecraft.scores.base import Context, Score
-from judgecraft.text import ascii_alnum_words, distinct_words_with_prefixes, is_word_char
+from judgecraft.text import ascii_alnum_text, distinct_words_with_prefixes, is_word_char
 from judgecraft.text import words as split_words
 
 DEFAULTS = {
@@ -347,7 +347,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     for name, lex, persona in sections:
         lowered, words = ctx.lowered(name), ctx.words(name)
         distinct = ctx.distinct(name)
-        plain = ascii_alnum_words(distinct)
+        plain = ascii_alnum_text(lowered)  # the fast paths below need the words plain (see ascii_alnum_words)
         correction = self_correction(lowered, len(words), p, distinct if plain else None, index)
         if lex is not None:
             # A persona's stems are among every persona's: its words are picked from the shared ones.

@@ -153,9 +153,14 @@ def _marker_hits(lowered: str, index: _Index, plain_words: set[str] | None = Non
             present += [i for word in seen for i in index.by_word.get(word, ()) if markers[i].words <= seen]
     if not present:
         return []
-    found = [(*m.span(), i) for i in present for m in markers[i].pattern.finditer(lowered)]
+    found = [
+        (start, m.end(), i)
+        for i in present
+        for m in markers[i].pattern.finditer(lowered)
+        if not (start := m.start()) or not (lowered[start - 1].isalnum() or lowered[start - 1] == "_")
+    ]
     found.sort()
-    return [hit for hit in found if not hit[0] or not (lowered[hit[0] - 1].isalnum() or lowered[hit[0] - 1] == "_")]
+    return found
 
 
 class _Lexicon(NamedTuple):

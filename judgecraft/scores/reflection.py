@@ -300,7 +300,7 @@ def _voice(
         if found:
             used.append(phrase)
             in_phrases += found
-    spam = bool(words) and _voice_share_above(lowered, words, voiced, in_phrases, p["voice_spam_share"])
+    spam = bool(words) and _voice_share_above(lowered, words, distinct, voiced, in_phrases, p["voice_spam_share"])
     value = 0.0 if spam else min(1.0, len(used) / p["target_voice"]) if p["target_voice"] > 0 else 1.0
     return {"value": value, "distinct": len(used), "used": sorted(used)[:12], "spam": spam}
 
@@ -308,16 +308,22 @@ def _voice(
 COUNT_EACH_UP_TO = 8  # voice words counted one by one with list.count up to this many (a section uses a few)
 
 
-def _voice_share_above(lowered: str, words: list[str], voiced: set[str], in_phrases: int, share: float) -> bool:
+def _voice_share_above(
+    lowered: str, words: list[str], distinct: set[str], voiced: set[str], in_phrases: int, share: float
+) -> bool:
     """Whether the voice words (`voiced` among `words`, plus `in_phrases` phrase occurrences) are more
-    than `share` of `words` (not empty).
+    than `share` of `words` (not empty; `distinct`: their set).
 
-    Each of `words` is a piece of `lowered`, so a word occurs in it at least as often as among them: a
-    few voice words are first counted as substrings (str.count, a memory scan each). When even that
-    count is within the share, the words are not compared one by one (list.count: a rich comparison
-    per word, several times dearer).
+    First a bound without reading the text: every distinct word that is not a voice word occurs at
+    least once, so the voice words occur at most len(words) - (len(distinct) - len(voiced)) times;
+    most sections are settled there. Then, each of `words` being a piece of `lowered`, a word occurs
+    in it at least as often as among them: a few voice words are counted as substrings (str.count, a
+    memory scan each). When even that count is within the share, the words are not compared one by
+    one (list.count: a rich comparison per word, several times dearer).
     """
     size = len(words)
+    if not (in_phrases + size - len(distinct) + len(voiced)) / size > share:
+        return False
     if len(voiced) <= COUNT_EACH_UP_TO and not (in_phrases + sum(map(lowered.count, voiced))) / size > share:
         return False
     return (in_phrases + _count_among(words, voiced)) / size > share

@@ -25,6 +25,7 @@ CORE = (
     "judgecraft.scores",
     "judgecraft.answer",
     "judgecraft.numbers",
+    "judgecraft.rounding",
     "judgecraft.traces",
     "judgecraft.text",
 )

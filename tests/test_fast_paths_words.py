@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from judgecraft import load_construct
 from judgecraft.scores import reflection
-from judgecraft.text import ascii_alnum_words, distinct_words_with_prefixes, words
+from judgecraft.text import ascii_alnum_text, ascii_alnum_words, distinct_words_with_prefixes, words
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -23,6 +23,7 @@ _PIECES = [
     *("wait", "hold on", "hmm", "hm", "actually", "let me re-check", "let's verify", "no, that's wrong"),
     *("no that is wrong", "i made a mistake", "my mistake", "oops", "on second thought", "correction"),
     *("to double-check", "sanity check", "that can't be right", "good sir", "by the gods", "me hearties"),
+    *("nox", "no x", "no,x", "no-x", "no,-x", "ab-x", "ab,-x", "ab',-x", "abx"),
     *("yo ho", "'tis", "a-b", "1,2", "x", "2", " ", "  ", "\n", ".", ",", "'", "-", "_", "\x01", "\x7f", "é", "’"),
 ]
 texts = st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=3)), max_size=40).map("".join)
@@ -32,6 +33,10 @@ ascii_texts = st.lists(st.sampled_from([p for p in _PIECES if p.isascii()]), max
 # apostrophe, '_', a control character, a non-ASCII word, a hyphen and a comma between words.
 _ODD_MARKERS = [
     r"\bno,? x",
+    r"\bno,? *x",
+    r"\bno-? ?x",
+    r"\bab,?-{1}x",
+    r"\bab'?,?-x",
     r"wait|hold",
     r"\b'tis\b",
     r"\b_a b",
@@ -63,8 +68,8 @@ def test_self_correction_by_word_look_ups_equals_the_substring_search(text, odd)
     if plain:
         fast = reflection.self_correction(lowered, len(tokens), params, distinct)
         assert fast == reflection.self_correction(lowered, len(tokens), params)
-        markers = tuple(params["markers"])
-        assert reflection._marker_hits(lowered, markers, distinct) == reflection._marker_hits(lowered, markers)
+        index = reflection._marker_index(tuple(params["markers"]))
+        assert reflection._marker_hits(lowered, index, distinct) == reflection._marker_hits(lowered, index)
 
 
 @SETTINGS
@@ -84,10 +89,24 @@ def test_the_word_look_ups_are_taken_only_for_ascii_letters_and_digits():
         assert not ascii_alnum_words(set(words(text)))
 
 
+@SETTINGS
+@given(st.one_of(texts, ascii_texts, st.text()))
+def test_plain_text_has_plain_words(text):
+    """`ascii_alnum_text`, read from the text, passes only texts whose words pass `ascii_alnum_words` (or
+    that have none); on ASCII text the two agree."""
+    lowered = text.lower()
+    tokens = words(lowered)
+    plain_words = not tokens or ascii_alnum_words(set(tokens))
+    if ascii_alnum_text(lowered):
+        assert plain_words
+    if lowered.isascii():
+        assert ascii_alnum_text(lowered) == plain_words
+
+
 def test_whole_words_of_markers_and_phrases():
-    patterns = (r"\bwait\b", r"\bhmm+\b", r"\bno,? that", r"\blet (?:me|us)", r"\bon second")
+    patterns = (r"\bwait\b", r"\bhmm+\b", r"\bno,? that", r"\bno,? *that", r"\blet (?:me|us)", r"\bon second")
     markers = reflection._marker_patterns(patterns)
-    assert [sorted(m.words) for m in markers] == [["wait"], [], [], ["let"], ["on"]]
+    assert [sorted(m.words) for m in markers] == [["wait"], [], ["no"], [], ["let"], ["on"]]
     phrases = reflection._lexicon(("by the god*", "good sir", "x *"))[2]
     assert [sorted(whole) for _, _, whole in phrases] == [["by", "the"], ["good", "sir"], ["x"]]
 
@@ -106,7 +125,7 @@ def test_voice_spam_equals_the_counted_share(pieces, share):
     params = dict(reflection.DEFAULTS, voice_spam_share=share)
     lexicon = (*load_construct("pkv").tag("pirate").voice, "good sir", "odin*")
     got = reflection.voice(lowered, tokens, lexicon, params)
-    exact, stems, phrases = reflection._lexicon(lexicon)
+    exact, stems, phrases = reflection._lexicon(lexicon)[:3]
     voiced = {w for w in tokens if w in exact or w.startswith(stems)}
     occurrences = sum(w in voiced for w in tokens)
     occurrences += sum(reflection._count_phrase(lowered, phrase, starred) for phrase, starred, _ in phrases)

@@ -13,9 +13,11 @@ import re
 from functools import cache
 from typing import NamedTuple
 
+from judgecraft.construct import Construct, per_construct
 from judgecraft.parse import Parsed
+from judgecraft.rounding import round_digits
 from judgecraft.scores.base import Context, Score
-from judgecraft.text import ascii_alnum_words, distinct_words_with_prefixes, is_word_char
+from judgecraft.text import ascii_alnum_text, distinct_words_with_prefixes, is_word_char
 from judgecraft.text import words as split_words
 
 DEFAULTS = {
@@ -64,6 +66,11 @@ def _whole_words(literal: str, ends_word: bool) -> frozenset[str]:
     return frozenset(found if last_bounded else found[:-1])
 
 
+# At a pattern's position: optional separators (" ',-", each with "?"), then one that must be there
+# (no quantifier after it): the character a match holds there is not a word character.
+_SEPARATOR_NEXT = re.compile(r"(?:[ ',-]\?)*[ ',-](?![*+?{])")
+
+
 @cache
 def _marker_patterns(patterns: tuple[str, ...]) -> tuple[_Marker, ...]:
     """Each marker compiled alone, with the literal text it must start with.
@@ -81,7 +88,8 @@ def _marker_patterns(patterns: tuple[str, ...]) -> tuple[_Marker, ...]:
             literal = literal[:-1]  # "hmm+" needs "hm" only
         if _top_level_alternation(bare):
             literal = ""  # "wait|hold on": a match need not start with the first branch's text
-        ends_word = bare.startswith("\\b", len(literal))  # "wait\\b"
+        # "wait\\b", or "no,? that": a non-word character follows the literal in every match
+        ends_word = bare.startswith("\\b", len(literal)) or _SEPARATOR_NEXT.match(bare, len(literal)) is not None
         out.append(_Marker(literal, _whole_words(literal, ends_word), re.compile(bare)))
     return tuple(out)
 
@@ -113,7 +121,7 @@ class _Index(NamedTuple):
     markers: tuple[_Marker, ...]
     words: frozenset[str]  # every marker's whole words
     by_word: dict[str, tuple[int, ...]]  # the markers with whole words, each under one of them
-    searched: tuple[int, ...]  # the markers without: found by a substring search of their literal
+    searched: tuple[tuple[int, str], ...]  # the markers without, with the literal searched for
 
 
 @cache
@@ -124,38 +132,51 @@ def _marker_index(patterns: tuple[str, ...]) -> _Index:
         if marker.words:
             key = min(marker.words)
             by_word[key] = (*by_word.get(key, ()), i)
-    searched = tuple(i for i, marker in enumerate(markers) if not marker.words)
+    searched = tuple((i, marker.literal) for i, marker in enumerate(markers) if not marker.words)
     return _Index(markers, frozenset().union(*(m.words for m in markers)), by_word, searched)
 
 
-def _marker_hits(
-    lowered: str, patterns: tuple[str, ...], plain_words: set[str] | None = None
-) -> list[tuple[int, int, int]]:
+def _marker_hits(lowered: str, index: _Index, plain_words: set[str] | None = None) -> list[tuple[int, int, int]]:
     """(start, end, marker index) of every marker at a word start, in order.
 
     `plain_words`: see `self_correction`. A marker whose whole words are not all among them is absent:
     one set intersection finds the markers that may be present (a substring search per marker costs
     more than the rest of the work on a section without markers).
     """
-    index = _marker_index(patterns)
     markers = index.markers
     if plain_words is None:
         present = [i for i, marker in enumerate(markers) if marker.literal in lowered]
     else:
         seen = plain_words & index.words  # in C; a section holds few of the markers' words
-        present = [i for word in seen for i in index.by_word.get(word, ()) if markers[i].words <= seen]
-        present += [i for i in index.searched if markers[i].literal in lowered]
+        present = [i for i, literal in index.searched if literal in lowered]
+        if seen:
+            present += [i for word in seen for i in index.by_word.get(word, ()) if markers[i].words <= seen]
     if not present:
         return []
-    found = [(*m.span(), i) for i in present for m in markers[i].pattern.finditer(lowered)]
+    found = [
+        (start, m.end(), i)
+        for i in present
+        for m in markers[i].pattern.finditer(lowered)
+        if not (start := m.start()) or not (lowered[start - 1].isalnum() or lowered[start - 1] == "_")
+    ]
     found.sort()
-    return [hit for hit in found if not hit[0] or not (lowered[hit[0] - 1].isalnum() or lowered[hit[0] - 1] == "_")]
+    return found
+
+
+class _Lexicon(NamedTuple):
+    """A voice lexicon, arranged for `voice` (see `_lexicon`)."""
+
+    exact: frozenset[str]  # single words
+    stems: tuple[str, ...]  # `word*` entries, without the star
+    phrases: tuple[tuple[str, bool, frozenset[str]], ...]  # (phrase, starred, its whole words)
+    stem_entries: tuple[tuple[str, str], ...]  # (" " + stem, "stem*"): see `voice`
+    phrase_words: frozenset[str]  # every phrase's whole words
+    worded: tuple[tuple[str, bool, frozenset[str]], ...]  # the phrases with whole words
+    unworded: tuple[tuple[str, bool, frozenset[str]], ...]  # the phrases without: found by a substring search
 
 
 @cache
-def _lexicon(
-    words: tuple[str, ...],
-) -> tuple[frozenset[str], tuple[str, ...], tuple[tuple[str, bool, frozenset[str]], ...]]:
+def _lexicon(words: tuple[str, ...]) -> _Lexicon:
     """A lexicon entry is a word or phrase; a trailing * matches any ending (arr* for arr, arrr, arrrr).
 
     Single words are looked up in a set and starred stems by prefix (str.startswith), over the
@@ -167,7 +188,15 @@ def _lexicon(
     phrases = tuple(
         (w.rstrip("*"), w.endswith("*"), _whole_words(w.rstrip("*"), not w.endswith("*"))) for w in words if " " in w
     )
-    return exact, stems, phrases
+    return _Lexicon(
+        exact,
+        stems,
+        phrases,
+        tuple((" " + stem, stem + "*") for stem in stems),
+        frozenset().union(*(whole for _, _, whole in phrases)),
+        tuple(phrase for phrase in phrases if phrase[2]),
+        tuple(phrase for phrase in phrases if not phrase[2]),
+    )
 
 
 def _count_phrase(lowered: str, phrase: str, starred: bool) -> int:
@@ -194,10 +223,15 @@ def _count_phrase(lowered: str, phrase: str, starred: bool) -> int:
     return count
 
 
-def self_correction(lowered: str, n_words: int, p: dict, plain_words: set[str] | None = None) -> dict:
+def self_correction(
+    lowered: str, n_words: int, p: dict, plain_words: set[str] | None = None, index: _Index | None = None
+) -> dict:
     """`plain_words`: the text's distinct words, when the caller has them and they are all ASCII letters
-    and digits (`text.ascii_alnum_words`)."""
-    hits = _marker_hits(lowered, tuple(p["markers"]), plain_words)
+    and digits (`text.ascii_alnum_words`). `index`: `p`'s markers arranged (`_marker_index`), when the
+    caller has them (once per completion, not per section)."""
+    if index is None:
+        index = _marker_index(tuple(p["markers"]))
+    hits = _marker_hits(lowered, index, plain_words)
     need = p["min_words_between"]
     per_marker: dict[int, int] = {}
     moves = 0
@@ -229,24 +263,44 @@ def voice(
     `words` are `text.words(lowered)`: they hold no '*' (a used stem's entry, "arr*", is not counted),
     and each occurs in `lowered` at least as often as among them (see `_voice_share_above`).
     """
-    exact, stems, phrases = _lexicon(lexicon)
+    return _voice(lowered, words, _lexicon(lexicon), p, distinct, stemmed, plain)
+
+
+def _voice(
+    lowered: str,
+    words: list[str],
+    lex: _Lexicon,
+    p: dict,
+    distinct: set[str] | None,
+    stemmed: list[str] | None,
+    plain: bool,
+) -> dict:
+    """`voice`, with the lexicon arranged (`score` arranges each section's once per construct)."""
     if distinct is None:
         distinct = set(words)  # one pass; each distinct word is then looked at once (linear, not words x matched)
-    used = sorted(distinct & exact)  # set intersection, in C
+    voiced = distinct & lex.exact  # set intersection, in C
+    used = [*voiced]  # in any order: sorted once at the end
     if stemmed is None:
-        stemmed = distinct_words_with_prefixes(distinct, stems)
-    voiced = {*used, *stemmed}
+        stemmed = distinct_words_with_prefixes(distinct, lex.stems)
     if stemmed:
-        stems_used = {stem for w in stemmed for stem in stems if w.startswith(stem)}
-        used += [stem + "*" for stem in stems if stem in stems_used]
+        # Words hold no space, so " " + stem is in the words joined by spaces where a word starts with it.
+        joined = " " + " ".join(stemmed)
+        used += [entry for spaced, entry in lex.stem_entries if spaced in joined]
+        voiced.update(stemmed)
+    if not plain:
+        found_in = [phrase for phrase in lex.phrases if phrase[0] in lowered]
+    else:  # a phrase whose whole words are not all in the text is absent
+        seen = distinct & lex.phrase_words
+        found_in = [phrase for phrase in lex.worded if phrase[2] <= seen] if seen else []
+        if lex.unworded:
+            found_in += [phrase for phrase in lex.unworded if phrase[0] in lowered]
     in_phrases = 0
-    for phrase, starred, whole in phrases:
-        if (whole <= distinct) if plain and whole else phrase in lowered:  # type: ignore[operator]
-            found = _count_phrase(lowered, phrase, starred)
-            if found:
-                used.append(phrase)
-                in_phrases += found
-    spam = bool(words) and _voice_share_above(lowered, words, voiced, in_phrases, p["voice_spam_share"])
+    for phrase, starred, _ in found_in:
+        found = _count_phrase(lowered, phrase, starred)
+        if found:
+            used.append(phrase)
+            in_phrases += found
+    spam = bool(words) and _voice_share_above(lowered, words, distinct, voiced, in_phrases, p["voice_spam_share"])
     value = 0.0 if spam else min(1.0, len(used) / p["target_voice"]) if p["target_voice"] > 0 else 1.0
     return {"value": value, "distinct": len(used), "used": sorted(used)[:12], "spam": spam}
 
@@ -254,16 +308,22 @@ def voice(
 COUNT_EACH_UP_TO = 8  # voice words counted one by one with list.count up to this many (a section uses a few)
 
 
-def _voice_share_above(lowered: str, words: list[str], voiced: set[str], in_phrases: int, share: float) -> bool:
+def _voice_share_above(
+    lowered: str, words: list[str], distinct: set[str], voiced: set[str], in_phrases: int, share: float
+) -> bool:
     """Whether the voice words (`voiced` among `words`, plus `in_phrases` phrase occurrences) are more
-    than `share` of `words` (not empty).
+    than `share` of `words` (not empty; `distinct`: their set).
 
-    Each of `words` is a piece of `lowered`, so a word occurs in it at least as often as among them: a
-    few voice words are first counted as substrings (str.count, a memory scan each). When even that
-    count is within the share, the words are not compared one by one (list.count: a rich comparison
-    per word, several times dearer).
+    First a bound without reading the text: every distinct word that is not a voice word occurs at
+    least once, so the voice words occur at most len(words) - (len(distinct) - len(voiced)) times;
+    most sections are settled there. Then, each of `words` being a piece of `lowered`, a word occurs
+    in it at least as often as among them: a few voice words are counted as substrings (str.count, a
+    memory scan each). When even that count is within the share, the words are not compared one by
+    one (list.count: a rich comparison per word, several times dearer).
     """
     size = len(words)
+    if not (in_phrases + size - len(distinct) + len(voiced)) / size > share:
+        return False
     if len(voiced) <= COUNT_EACH_UP_TO and not (in_phrases + sum(map(lowered.count, voiced))) / size > share:
         return False
     return (in_phrases + _count_among(words, voiced)) / size > share
@@ -278,28 +338,40 @@ def _count_among(words: list[str], found: set[str]) -> int:
     return sum(map(found.__contains__, words))
 
 
+@per_construct
+def _sections(c: Construct) -> tuple[tuple[str, _Lexicon | None, bool], ...]:
+    """Each reasoning section with its voice lexicon arranged (None: it has none) and whether it is a persona."""
+    return tuple(
+        (name, _lexicon(c.tag(name).voice) if c.tag(name).voice else None, name in c.personas)
+        for name in c.reasoning_sections
+    )
+
+
 def score(parsed: Parsed, ctx: Context) -> Score:
     p = ctx.params["reflection"]
-    c = parsed.construct
-    sections = c.reasoning_sections
+    sections = _sections(parsed.construct)
     if not sections:
         return Score(None, {"reason": "the construct has no reasoning sections"})
+    index = _marker_index(tuple(p["markers"]))
     per_section = {}
-    for name in sections:
+    scores = []
+    for name, lex, persona in sections:
         lowered, words = ctx.lowered(name), ctx.words(name)
         distinct = ctx.distinct(name)
-        plain = ascii_alnum_words(distinct)
-        correction = self_correction(lowered, len(words), p, distinct if plain else None)
-        lexicon = c.tag(name).voice
-        if lexicon:
+        plain = ascii_alnum_text(lowered)  # the fast paths below need the words plain (see ascii_alnum_words)
+        correction = self_correction(lowered, len(words), p, distinct if plain else None, index)
+        if lex is not None:
             # A persona's stems are among every persona's: its words are picked from the shared ones.
-            stems = _lexicon(lexicon)[1]
-            stemmed = [w for w in ctx.voice_stemmed(name) if w.startswith(stems)] if name in c.personas else None
-            spoken = voice(lowered, words, lexicon, p, distinct, stemmed, plain)
+            stems = lex.stems
+            stemmed = (
+                ([w for w in ctx.voice_stemmed(name) if w.startswith(stems)] if stems else []) if persona else None
+            )
+            spoken = _voice(lowered, words, lex, p, distinct, stemmed, plain)
             w = p["voice_weight"]
-            value = (1 - w) * correction["value"] + w * spoken["value"]
-            per_section[name] = {"score": round(value, 6), "self_correction": correction, "voice": spoken}
+            value = round_digits((1 - w) * correction["value"] + w * spoken["value"], 6)
+            per_section[name] = {"score": value, "self_correction": correction, "voice": spoken}
         else:
-            per_section[name] = {"score": round(correction["value"], 6), "self_correction": correction}
-    value = sum(s["score"] for s in per_section.values()) / len(per_section)
-    return Score(value, {"sections": per_section})
+            value = round_digits(correction["value"], 6)
+            per_section[name] = {"score": value, "self_correction": correction}
+        scores.append(value)
+    return Score(sum(scores) / len(scores), {"sections": per_section})

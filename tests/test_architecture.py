@@ -25,7 +25,6 @@ CORE = (
     "judgecraft.scores",
     "judgecraft.answer",
     "judgecraft.numbers",
-    "judgecraft.rounding",
     "judgecraft.traces",
     "judgecraft.text",
 )

@@ -21,7 +21,6 @@ from rapidfuzz.distance import Indel
 
 from judgecraft.construct import Construct, per_construct
 from judgecraft.parse import Parsed
-from judgecraft.rounding import round_digits
 from judgecraft.scores.base import Context, Score, clip, voice_stems
 from judgecraft.text import distinct_words_with_prefixes
 from judgecraft.text import sentences as split_sentences
@@ -144,7 +143,7 @@ def similarity(earlier: dict, later: dict) -> dict:
         shared = len(grams_later & grams_earlier)
     containment = shared / len(grams_later) if len(grams_later) else 0.0
     fuzzy = Indel.normalized_similarity(earlier["sorted"], later["sorted"]) if later["sorted"] else 0.0
-    return {"containment": round_digits(containment, 4), "fuzzy": round_digits(fuzzy, 4)}
+    return {"containment": round(containment, 4), "fuzzy": round(fuzzy, 4)}
 
 
 def score(parsed: Parsed, ctx: Context) -> Score:

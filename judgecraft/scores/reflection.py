@@ -15,7 +15,6 @@ from typing import NamedTuple
 
 from judgecraft.construct import Construct, per_construct
 from judgecraft.parse import Parsed
-from judgecraft.rounding import round_digits
 from judgecraft.scores.base import Context, Score
 from judgecraft.text import ascii_alnum_text, distinct_words_with_prefixes, is_word_char
 from judgecraft.text import words as split_words
@@ -368,10 +367,10 @@ def score(parsed: Parsed, ctx: Context) -> Score:
             )
             spoken = _voice(lowered, words, lex, p, distinct, stemmed, plain)
             w = p["voice_weight"]
-            value = round_digits((1 - w) * correction["value"] + w * spoken["value"], 6)
+            value = round((1 - w) * correction["value"] + w * spoken["value"], 6)
             per_section[name] = {"score": value, "self_correction": correction, "voice": spoken}
         else:
-            value = round_digits(correction["value"], 6)
+            value = round(correction["value"], 6)
             per_section[name] = {"score": value, "self_correction": correction}
         scores.append(value)
     return Score(sum(scores) / len(scores), {"sections": per_section})

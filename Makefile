@@ -42,6 +42,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_scoring.py
+	$(PY) benchmarks/bench_floor.py
 	$(PY) benchmarks/bench_score_cli.py
 
 bench-judge: $(STAMP)

@@ -79,13 +79,6 @@ def has_word(text: str, word: str) -> bool:
     return False
 
 
-def ascii_alnum_words(words: Iterable[str]) -> bool:
-    """Whether a text's words (by `words`) are all ASCII letters and digits: then its regex \\w runs are
-    its words, except that '_' joins \\w runs and splits words (a regex may take a set look-up's place)."""
-    joined = "".join(words)
-    return joined.isascii() and joined.encode("ascii").isalnum()  # bytes.isalnum: a table look-up per byte
-
-
 # The ASCII characters `words` keeps in words (letters, digits) or splits at (white space, punctuation).
 _ASCII_LETTERS_DIGITS_SPACE_PUNCTUATION = bytes(
     c for c in range(128) if chr(c).isalnum() or chr(c).isspace() or chr(c) in _PUNCTUATION
@@ -94,10 +87,10 @@ _ASCII_LETTERS_DIGITS_SPACE_PUNCTUATION = bytes(
 
 def ascii_alnum_text(text: str) -> bool:
     """Whether `text` is ASCII with only letters, digits, white space and punctuation: then its words (by
-    `words`) are all ASCII letters and digits (`ascii_alnum_words`), or it has none. One pass over the
-    text in C (bytes.translate deleting those characters leaves nothing), about half the cost of joining
-    the words; non-ASCII punctuation fails it where the words alone would pass (the caller then takes
-    its general path)."""
+    `words`) are all ASCII letters and digits, or it has none, and its regex \\w runs are its words, except
+    that '_' joins \\w runs and splits words (a set look-up of words may take a regex's place). One pass
+    over the text in C (bytes.translate deleting those characters leaves nothing); non-ASCII punctuation
+    fails it where the words alone would pass (the caller then takes its general path)."""
     return text.isascii() and not text.encode("ascii").translate(None, _ASCII_LETTERS_DIGITS_SPACE_PUNCTUATION)
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from judgecraft import load_construct
 from judgecraft.scores import reflection
-from judgecraft.text import ascii_alnum_text, ascii_alnum_words, distinct_words_with_prefixes, words
+from judgecraft.text import ascii_alnum_text, distinct_words_with_prefixes, words
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -51,6 +51,13 @@ _ODD_MARKERS = [
 _ODD_LEXICON = ("good sir", "by the god*", "a_b c", "é x", "x\x01 y", "yo ho*", "'tis x", "a-b c", "x *", " *")
 
 
+def ascii_alnum_words(distinct: set[str]) -> bool:
+    """The condition the fast paths need, read off the words themselves (the oracle for
+    `text.ascii_alnum_text`): every word is ASCII letters and digits."""
+    joined = "".join(distinct)
+    return joined.isascii() and joined.encode("ascii").isalnum()
+
+
 def _split(text: str) -> tuple[str, list[str], set[str], bool]:
     lowered = text.lower()
     tokens = words(lowered)
@@ -84,9 +91,11 @@ def test_voice_by_word_look_ups_equals_the_substring_search(text):
 
 
 def test_the_word_look_ups_are_taken_only_for_ascii_letters_and_digits():
-    assert ascii_alnum_words(set(words("wait, let me re-check: 2 + 2 = 4. hold on_ here")))
+    plain = "wait, let me re-check: 2 + 2 = 4. hold on_ here"
+    assert ascii_alnum_words(set(words(plain))) and ascii_alnum_text(plain)
     for text in ("wait\x01 here", "café wait", "wait x\x7f", ""):
         assert not ascii_alnum_words(set(words(text)))
+        assert not ascii_alnum_text(text) or not words(text)  # a text without words passes: nothing to look up
 
 
 @SETTINGS

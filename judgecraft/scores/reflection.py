@@ -57,7 +57,7 @@ class _Marker(NamedTuple):
 
 def _whole_words(literal: str, ends_word: bool) -> frozenset[str]:
     """The words (`text.words`) a text must hold where `literal` occurs after a non-word character, if
-    the text's words are all ASCII letters and digits (`text.ascii_alnum_words`): then every character
+    the text's words are all ASCII letters and digits (`text.ascii_alnum_text`): then every character
     is in a word or a separator, so each of the literal's words bounded by separators is a whole word
     of the text; the last one too if `ends_word` (the literal is followed by a non-word character)."""
     found = split_words(literal)
@@ -226,7 +226,7 @@ def self_correction(
     lowered: str, n_words: int, p: dict, plain_words: set[str] | None = None, index: _Index | None = None
 ) -> dict:
     """`plain_words`: the text's distinct words, when the caller has them and they are all ASCII letters
-    and digits (`text.ascii_alnum_words`). `index`: `p`'s markers arranged (`_marker_index`), when the
+    and digits (`text.ascii_alnum_text`). `index`: `p`'s markers arranged (`_marker_index`), when the
     caller has them (once per completion, not per section)."""
     if index is None:
         index = _marker_index(tuple(p["markers"]))
@@ -256,7 +256,7 @@ def voice(
 ) -> dict:
     """`distinct`: the set of `words`, and `stemmed`: those of them that start with a stem of `lexicon`,
     when the caller has them already (see `Context.voice_stemmed`). `plain`: `distinct` is given and
-    its words are all ASCII letters and digits (`text.ascii_alnum_words`): a phrase some of whose
+    its words are all ASCII letters and digits (`text.ascii_alnum_text`): a phrase some of whose
     whole words are not among them is absent, without a substring search.
 
     `words` are `text.words(lowered)`: they hold no '*' (a used stem's entry, "arr*", is not counted),
@@ -357,7 +357,7 @@ def score(parsed: Parsed, ctx: Context) -> Score:
     for name, lex, persona in sections:
         lowered, words = ctx.lowered(name), ctx.words(name)
         distinct = ctx.distinct(name)
-        plain = ascii_alnum_text(lowered)  # the fast paths below need the words plain (see ascii_alnum_words)
+        plain = ascii_alnum_text(lowered)  # the fast paths below need the words plain
         correction = self_correction(lowered, len(words), p, distinct if plain else None, index)
         if lex is not None:
             # A persona's stems are among every persona's: its words are picked from the shared ones.

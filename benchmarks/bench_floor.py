@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scoring import FORMAT_RE, synthetic_competitions
+from bench_scoring import open_r1_pair, synthetic_competitions
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "floor.json"
@@ -111,34 +111,14 @@ def same_work(scorer, floor, corpus) -> int:
 
 
 def main(passes: int = PASSES) -> None:
-    from latex2sympy2_extended import NormalizationConfig
-    from math_verify import LatexExtractionConfig, parse, verify
-
     from judgecraft import Scorer
 
     corpus = synthetic_competitions(300, random.Random(2026))
     scorer = Scorer("pkv", stage="round2", components="weighted")
-    open_r1_config = [  # as in bench_scoring.py: open-r1's accuracy reward
-        LatexExtractionConfig(
-            normalization_config=NormalizationConfig(
-                nits=False, malformed_operators=False, basic_latex=True, equations=True, boxed="all", units=True
-            ),
-            boxed_match_priority=0,
-            try_extract_without_anchor=False,
-        )
-    ]
 
     def stage_only(corpus):
         for text, gold in corpus:
             scorer.score(text, answer=gold)
-
-    def open_r1_pair(corpus):
-        for text, gold in corpus:
-            verify(
-                parse(gold, extraction_mode="first_match"),
-                parse(text, extraction_config=open_r1_config, extraction_mode="first_match"),
-            )
-            FORMAT_RE.match(text)
 
     compared = same_work(scorer, floor_round2(scorer), corpus)
     methods = {

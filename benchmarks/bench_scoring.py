@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 from rich.console import Console
@@ -91,6 +92,36 @@ def example_rows() -> list[tuple[str, str]]:
     return rows
 
 
+@cache
+def _open_r1_config() -> list:
+    from latex2sympy2_extended import NormalizationConfig
+    from math_verify import LatexExtractionConfig
+
+    return [
+        LatexExtractionConfig(
+            normalization_config=NormalizationConfig(
+                nits=False, malformed_operators=False, basic_latex=True, equations=True, boxed="all", units=True
+            ),
+            boxed_match_priority=0,
+            try_extract_without_anchor=False,
+        )
+    ]
+
+
+def open_r1_pair(corpus: list[tuple[str, str]]) -> None:
+    """open-r1's accuracy reward (the gold parsed with defaults, the completion with a LaTeX-only config
+    that tries \\boxed first: it cannot read plain-text answers such as "24 hives"), plus the format regex."""
+    from math_verify import parse, verify
+
+    config = _open_r1_config()
+    for text, gold in corpus:
+        verify(
+            parse(gold, extraction_mode="first_match"),
+            parse(text, extraction_config=config, extraction_mode="first_match"),
+        )
+        FORMAT_RE.match(text)
+
+
 def best_time(fn, repeats: int = REPEATS) -> float:
     best = float("inf")
     for _ in range(repeats):
@@ -101,24 +132,11 @@ def best_time(fn, repeats: int = REPEATS) -> float:
 
 
 def bench_per_completion(progress, corpus: list[tuple[str, str]]) -> dict:
-    from latex2sympy2_extended import NormalizationConfig
-    from math_verify import LatexExtractionConfig, parse, verify
+    from math_verify import parse, verify
 
     from judgecraft import Scorer
 
     scorer = Scorer("pkv", stage="round3")
-    # open-r1's accuracy reward: gold parsed with defaults, the completion with a LaTeX-only config that
-    # tries \boxed first; plus the format regex. It cannot read plain-text answers ("24 hives").
-    open_r1_config = [
-        LatexExtractionConfig(
-            normalization_config=NormalizationConfig(
-                nits=False, malformed_operators=False, basic_latex=True, equations=True, boxed="all", units=True
-            ),
-            boxed_match_priority=0,
-            try_extract_without_anchor=False,
-        )
-    ]
-
     stage_only = {stage: Scorer("pkv", stage=stage, components="weighted") for stage in ("round1", "round2", "round3")}
 
     def judgecraft_breakdowns():
@@ -132,12 +150,6 @@ def bench_per_completion(progress, corpus: list[tuple[str, str]]) -> dict:
 
         return run
 
-    def open_r1_pair():
-        for text, gold in corpus:
-            gold_parsed = parse(gold, extraction_mode="first_match")
-            verify(gold_parsed, parse(text, extraction_config=open_r1_config, extraction_mode="first_match"))
-            FORMAT_RE.match(text)
-
     def math_verify_defaults():
         for text, gold in corpus:
             verify(parse(gold), parse(text))
@@ -146,7 +158,7 @@ def bench_per_completion(progress, corpus: list[tuple[str, str]]) -> dict:
     methods = (
         ("judgecraft_full_breakdown", judgecraft_breakdowns),
         *((f"judgecraft_stage_only_{stage}", stage_scoring(s)) for stage, s in stage_only.items()),
-        ("open_r1_pair", open_r1_pair),
+        ("open_r1_pair", lambda: open_r1_pair(corpus)),
         ("math_verify_defaults_pair", math_verify_defaults),
     )
     task = progress.add_task("per-completion: warm-up", total=len(methods) * (PASSES + 1))

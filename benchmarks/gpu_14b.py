@@ -129,6 +129,7 @@ def rollout(model: Any, s: dict[str, Any], vocab: int, device: torch.device) -> 
             input_ids=prompt,
             attention_mask=torch.ones_like(prompt),
             do_sample=True,
+            use_cache=True,  # the model was built with use_cache=False (training); generation needs its KV cache
             max_new_tokens=s["rollout_tokens"],
             min_new_tokens=s["rollout_tokens"],
             top_k=0,

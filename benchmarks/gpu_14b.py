@@ -187,7 +187,8 @@ def compare(meter: Meter, plan: Any) -> dict[str, Any]:
     train = meter.phases.get("train", {})
     measured = train.get("peak_allocated_bytes")
     if measured is None:
-        return {"measured": False, "why": "no CUDA device: memory was not measured"}
+        why = "no CUDA device: memory was not measured" if not meter.cuda else "the train phase has not run yet"
+        return {"measured": False, "why": why}
     error = (plan.train_bytes + plan.overhead_bytes - measured) / measured
     reserved = max(p.get("peak_reserved_bytes", 0) for p in meter.phases.values())
     return {
@@ -214,31 +215,41 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
     torch.manual_seed(0)
     meter = Meter(device)
+    plan = plan_for(jc, model_config, s)
+
+    def write_report() -> dict[str, Any]:
+        """The report so far, written after every phase: a run cut short keeps what it measured."""
+        report = {
+            "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+            "torch": torch.__version__,
+            "tiny": args.tiny,
+            "settings": s | {"dtype": "bfloat16", "gradient_checkpointing": True, "lora_targets": "all linears"},
+            "phases": meter.phases,
+            "plan": {k: v for k, v in plan.to_dict().items() if k != "lines"} | {"lines": plan.to_dict()["lines"]},
+            "comparison": compare(meter, plan),
+            "heavy_modules_imported": sorted(
+                m for m in ("vllm", "rapidfuzz", "math_verify", "lxml") if m in sys.modules
+            ),
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        return report
+
     meter.start()
     model = build_policy(model_config, s["rank"], device)
     meter.stop("load", parameters=sum(p.numel() for p in model.parameters()))
+    write_report()
     if not args.no_rollout:
         meter.start()
         info = rollout(model, s, model_config["vocab_size"], device)
         meter.stop("rollout", **info)
+        write_report()
         if device.type == "cuda":
             torch.cuda.empty_cache()  # as the trainer does between phases
     meter.start()
     info = update(model, jc, s, model_config["vocab_size"], device)
     meter.stop("train", **info)
-    plan = plan_for(jc, model_config, s)
-    report = {
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-        "torch": torch.__version__,
-        "tiny": args.tiny,
-        "settings": s | {"dtype": "bfloat16", "gradient_checkpointing": True, "lora_targets": "all linears"},
-        "phases": meter.phases,
-        "plan": {k: v for k, v in plan.to_dict().items() if k != "lines"} | {"lines": plan.to_dict()["lines"]},
-        "comparison": compare(meter, plan),
-        "heavy_modules_imported": sorted(m for m in ("vllm", "rapidfuzz", "math_verify", "lxml") if m in sys.modules),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    report = write_report()
     c = report["comparison"]
     verdict = (
         f"train peak {c['measured_train_peak_allocated_bytes'] / 2**30:.2f} GiB vs plan "
